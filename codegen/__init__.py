@@ -1,0 +1,1 @@
+"""Stage 3: the int8 model as C: native interpreter-free runtime and TFLite Micro harness."""

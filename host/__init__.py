@@ -1,0 +1,1 @@
+"""Host side: flash a board or the emulator, and run the serial accuracy check."""

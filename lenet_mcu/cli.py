@@ -1,0 +1,73 @@
+"""The `lenet-mcu` command: one subcommand per stage of the flow.
+
+Stage commands live beside their stage (train/cli.py, quantize/cli.py, ...) and
+are imported lazily, so `lenet-mcu verify` never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from lenet_mcu import __version__
+from lenet_mcu.errors import LenetMcuError
+
+# subcommand name -> "module:attribute"
+COMMANDS = {
+    "train": "lenet_mcu.train.cli:train",
+    "quantize": "lenet_mcu.quantize.cli:quantize",
+    "evaluate": "lenet_mcu.quantize.cli:evaluate",
+    "pipeline": "lenet_mcu.pipeline:pipeline",
+    "codegen": "lenet_mcu.codegen.cli:codegen",
+    "build": "lenet_mcu.firmware.cli:build",
+    "flash": "lenet_mcu.host.cli:flash",
+    "stop": "lenet_mcu.host.cli:stop",
+    "verify": "lenet_mcu.host.cli:verify",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            # A stage whose optional dependencies are not installed.
+            @click.command(name=name, help=f"(unavailable: {exc})")
+            def unavailable():
+                raise LenetMcuError(f"'{name}' is unavailable in this install: {exc}")
+
+            return unavailable
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="lenet-mcu")
+def cli():
+    """LeNet-5 from training to a microcontroller, proven bit-exact over serial."""
+
+
+def main(argv=None):
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

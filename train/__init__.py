@@ -1,0 +1,1 @@
+"""Stage 1: Keras LeNet-5 on MNIST."""
