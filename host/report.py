@@ -1,0 +1,237 @@
+"""The verify report: numbers (JSON), a readable summary (Markdown) and two PNGs.
+
+Everything is written atomically into artifacts/verify/.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from lenet_mcu.atomic import write_bytes, write_json, write_text
+from lenet_mcu.host import protocol as proto
+
+#: bits per byte on a UART with 8 data bits, no parity, one stop bit (8N1)
+UART_BITS_PER_BYTE = 10
+REFERENCE_BAUD = 115200
+GALLERY_MAX = 60
+
+
+def _rate(n: int, d: int) -> float | None:
+    return None if d == 0 else n / d
+
+
+def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha256: str, session: dict) -> dict:
+    idx = np.array(sorted(records), dtype=np.int64)
+    n = int(idx.size)
+    outputs = np.stack([records[i].outputs for i in idx]) if n else np.zeros((0, refs.output_count), np.int8)
+    dev_pred = np.array([records[i].argmax for i in idx], dtype=np.int64)
+    ticks = np.array([records[i].ticks for i in idx], dtype=np.int64)
+    labels = refs.labels[idx].astype(np.int64)
+    tflm = refs.tflm_int8[idx]
+    tflite = refs.tflite_int8[idx]
+
+    diff_tflm = np.abs(outputs.astype(np.int16) - tflm.astype(np.int16))
+    differ_tflm = np.flatnonzero(diff_tflm.max(axis=1) > 0) if n else np.array([], np.int64)
+    diff_tflite = np.abs(outputs.astype(np.int16) - tflite.astype(np.int16))
+    classes = refs.output_count
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (labels, np.clip(dev_pred, 0, classes - 1)), 1)
+    per_class = {}
+    for c in range(classes):
+        mask = labels == c
+        per_class[str(c)] = {"images": int(mask.sum()), "correct": int((dev_pred[mask] == c).sum()),
+                             "accuracy": _rate(int((dev_pred[mask] == c).sum()), int(mask.sum()))}
+    misclassified = idx[dev_pred != labels]
+
+    tick_stats = None
+    if n:
+        tick_stats = {"unit": hello.tick_unit, "tick_kind": hello.tick_kind, "tick_hz": hello.tick_hz,
+                      "min": int(ticks.min()), "median": float(np.median(ticks)), "max": int(ticks.max()),
+                      "mean": float(ticks.mean())}
+        if hello.tick_hz:
+            tick_stats["median_ms_at_tick_hz"] = float(np.median(ticks)) / hello.tick_hz * 1e3
+
+    s_images, s_seconds = session["images"], session["seconds"]
+    wire = None
+    if s_images:
+        out_pi = session["bytes_out"] / s_images
+        in_pi = session["bytes_in"] / s_images
+        wire = {
+            "bytes_to_device_per_image": out_pi,
+            "bytes_from_device_per_image": in_pi,
+            # One request at a time on a real UART (the firmware masks RX during
+            # inference), so both directions add up; compute time comes on top.
+            "uart_115200_seconds_per_image": (out_pi + in_pi) * UART_BITS_PER_BYTE / REFERENCE_BAUD,
+            "uart_115200_seconds_for_all": (out_pi + in_pi) * UART_BITS_PER_BYTE / REFERENCE_BAUD * refs.count,
+        }
+
+    return {
+        "result": "pass" if n == total and differ_tflm.size == 0 else ("fail" if differ_tflm.size else "incomplete"),
+        "images": n,
+        "images_requested": total,
+        "images_in_test_set": refs.count,
+        "model": {"file": "lenet5_int8.tflite", "sha256": model_sha256,
+                  "device_sha256_prefix": hello.model_sha256_prefix},
+        "device": {"board": hello.board, "runtime": hello.runtime, "tick_unit": hello.tick_unit,
+                   "tick_hz": hello.tick_hz, "ram_static_bytes": hello.ram_static_bytes,
+                   "arena_bytes": hello.arena_bytes, "max_payload": hello.max_payload,
+                   "input_dims": list(hello.input_dims), "output_count": hello.output_count},
+        "accuracy": {
+            "device": _rate(int((dev_pred == labels).sum()), n),
+            "float_model": _rate(int((refs.float_pred[idx] == labels).sum()), n),
+            "host_int8_tflite": _rate(int((tflite.argmax(axis=1) == labels).sum()), n) if n else None,
+            "tflm_reference": _rate(int((tflm.argmax(axis=1) == labels).sum()), n) if n else None,
+            "per_class": per_class,
+        },
+        "agreement": {
+            "float_model": _rate(int((dev_pred == refs.float_pred[idx]).sum()), n),
+            "host_int8_tflite": _rate(int((dev_pred == tflite.argmax(axis=1)).sum()), n) if n else None,
+            "tflm_reference": _rate(int((dev_pred == tflm.argmax(axis=1)).sum()), n) if n else None,
+        },
+        "bitexact": {
+            "reference": "tflm_int8",
+            "images_differing": int(differ_tflm.size),
+            "max_abs_difference": int(diff_tflm.max()) if n else 0,
+            "first_differing_images": idx[differ_tflm][:20].tolist(),
+            "vs_host_tflite_int8": {"images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,
+                                    "max_abs_difference": int(diff_tflite.max()) if n else 0},
+            # The device reports its own argmax; it must be the first maximum of its outputs.
+            "device_argmax_inconsistent": int((dev_pred != outputs.argmax(axis=1)).sum()) if n else 0,
+        },
+        "ticks": tick_stats,
+        "throughput": {
+            "session_images": s_images,
+            "session_seconds": s_seconds,
+            "images_per_second": s_images / s_seconds if s_seconds > 0 and s_images else None,
+            "window": session["window"],
+            "wire": wire,
+        },
+        "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
+                     bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
+        "confusion_matrix": confusion.tolist(),
+        "misclassified_images": misclassified.tolist(),
+    }
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def render_markdown(rep: dict) -> str:
+    dev, acc, agr, bx = rep["device"], rep["accuracy"], rep["agreement"], rep["bitexact"]
+    verdict = {"pass": "PASS: every output byte equals the TFLM reference",
+               "fail": f"FAIL: {bx['images_differing']} images differ from the TFLM reference",
+               "incomplete": "INCOMPLETE: not every requested image was checked"}[rep["result"]]
+    lines = [
+        "# On-device verification",
+        "",
+        f"**{verdict}** ({rep['images']} of {rep['images_in_test_set']} MNIST test images checked).",
+        "",
+        f"Device: `{dev['board']}`, runtime `{dev['runtime']}`, model sha256 `{rep['model']['device_sha256_prefix']}...` "
+        f"(artifacts: `{rep['model']['sha256'][:16]}...`), arena {dev['arena_bytes']} B, static RAM {dev['ram_static_bytes']} B.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| on-device accuracy | {_pct(acc['device'])} |",
+        f"| float model accuracy (same images) | {_pct(acc['float_model'])} |",
+        f"| host int8 (tflite-runtime) accuracy | {_pct(acc['host_int8_tflite'])} |",
+        f"| agreement with float model predictions | {_pct(agr['float_model'])} |",
+        f"| agreement with host int8 predictions | {_pct(agr['host_int8_tflite'])} |",
+        f"| agreement with TFLM reference predictions | {_pct(agr['tflm_reference'])} |",
+        f"| images whose int8 outputs differ from TFLM | {bx['images_differing']} |",
+        f"| largest output difference (int8 steps) | {bx['max_abs_difference']} |",
+        f"| images differing from host tflite-runtime int8 | {bx['vs_host_tflite_int8']['images_differing']} "
+        f"(max {bx['vs_host_tflite_int8']['max_abs_difference']}) |",
+    ]
+    t = rep["ticks"]
+    if t:
+        lines.append(f"| ticks per inference (min / median / max) | {t['min']} / {t['median']:.0f} / {t['max']} {t['unit']} |")
+    th = rep["throughput"]
+    if th["images_per_second"]:
+        lines.append(f"| throughput this session | {th['images_per_second']:.1f} images/s "
+                     f"({th['session_images']} images in {th['session_seconds']:.1f} s, window {th['window']}) |")
+    if th["wire"]:
+        w = th["wire"]
+        lines.append(f"| bytes on the wire per image (to / from device) | {w['bytes_to_device_per_image']:.1f} / "
+                     f"{w['bytes_from_device_per_image']:.1f} |")
+        lines.append(f"| link time at 115200 baud, all {rep['images_in_test_set']} images | "
+                     f"{w['uart_115200_seconds_for_all']:.0f} s (transfer only) |")
+    link = rep["link"]
+    lines.append(f"| link events | {link['retransmits']} resends, {link['timeouts']} timeouts, "
+                 f"{link['bad_frames_received']} bad frames, {link['duplicates_dropped']} duplicates dropped, "
+                 f"{link['resets_detected']} device resets |")
+    lines += ["", "## Per-class accuracy", "", "| class | images | correct | accuracy |", "|---:|---:|---:|---:|"]
+    for c, pc in acc["per_class"].items():
+        lines.append(f"| {c} | {pc['images']} | {pc['correct']} | {_pct(pc['accuracy'])} |")
+    lines += ["", "![confusion matrix](confusion.png)", "", "![misclassified digits](misclassified.png)", ""]
+    if bx["first_differing_images"]:
+        lines += [f"First images whose outputs differ from TFLM: {', '.join(map(str, bx['first_differing_images']))}", ""]
+    return "\n".join(lines)
+
+
+def _figure_png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def confusion_png(confusion: np.ndarray) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    ax.imshow(np.log1p(confusion), cmap="Blues")
+    k = confusion.shape[0]
+    for t in range(k):
+        for p in range(k):
+            if confusion[t, p]:
+                ax.text(p, t, str(confusion[t, p]), ha="center", va="center", fontsize=8,
+                        color="white" if t == p else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted on device")
+    ax.set_ylabel("true label")
+    ax.set_title(f"Confusion matrix ({int(confusion.sum())} images)")
+    fig.tight_layout()
+    return _figure_png(fig)
+
+
+def misclassified_png(images: np.ndarray, labels: np.ndarray, preds: dict, indices: list[int]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = indices[:GALLERY_MAX]
+    cols = 10
+    rows = max(1, math.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.45 + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, shown):
+        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"#{i}\ntrue {labels[i]} pred {preds[i]}", fontsize=7)
+    more = f", first {len(shown)} shown" if len(indices) > len(shown) else ""
+    title = f"Misclassified on device: {len(indices)} images{more}" if indices else "No misclassified images"
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _figure_png(fig)
+
+
+def write_reports(out_dir: Path, rep: dict, images: np.ndarray, refs, records: dict) -> None:
+    out_dir = Path(out_dir)
+    write_json(out_dir / "report.json", rep)
+    write_text(out_dir / "report.md", render_markdown(rep))
+    write_bytes(out_dir / "confusion.png", confusion_png(np.array(rep["confusion_matrix"])))
+    preds = {i: r.argmax for i, r in records.items()}
+    write_bytes(out_dir / "misclassified.png",
+                misclassified_png(images, refs.labels, preds, rep["misclassified_images"]))

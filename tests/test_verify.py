@@ -1,0 +1,201 @@
+"""The serial check against a simulated device (tests/fake_device.py): no firmware needed."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fake_device import FakeDevice, LossyProxy
+from host_fixtures import make_synthetic
+from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.host import checkpoint
+from lenet_mcu.host.verify import VerifyFailed, run_verify
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return make_synthetic(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture
+def artifacts(synth, tmp_path):
+    """A fresh copy of the artifacts folder per test (verify writes into it)."""
+    import shutil
+
+    dst = tmp_path / "artifacts"
+    shutil.copytree(synth.artifacts, dst)
+    return dst
+
+
+def _verify(synth, artifacts, url, **kw):
+    kw.setdefault("timeout", 0.5)
+    kw.setdefault("hello_timeout", 3.0)
+    return run_verify(artifacts, port=url, data_dir=synth.data_dir, progress=False, log=lambda m: None, **kw)
+
+
+def _checkpoint_indices(artifacts):
+    lines = (artifacts / "verify" / "checkpoint.jsonl").read_text().splitlines()
+    return [json.loads(line)["i"] for line in lines[1:]]
+
+
+def test_happy_path_reports_bit_exact_and_accuracy(synth, artifacts):
+    limit = 300
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        rep = _verify(synth, artifacts, dev.url, limit=limit)
+    assert rep["result"] == "pass"
+    assert rep["images"] == limit
+    assert rep["bitexact"]["images_differing"] == 0
+    assert rep["bitexact"]["max_abs_difference"] == 0
+    # The synthetic host int8 reference differs from TFLM in every 97th image, first column.
+    assert rep["bitexact"]["vs_host_tflite_int8"]["images_differing"] == len(range(0, limit, 97))
+    expected_acc = float(np.mean(synth.tflm[:limit].argmax(axis=1) == synth.labels[:limit]))
+    assert rep["accuracy"]["device"] == pytest.approx(expected_acc)
+    assert rep["agreement"]["tflm_reference"] == 1.0
+    per_class = rep["accuracy"]["per_class"]
+    assert sum(c["images"] for c in per_class.values()) == limit
+    assert np.array(rep["confusion_matrix"]).sum() == limit
+    assert rep["ticks"]["min"] >= 100_000 and rep["ticks"]["unit"].startswith("TIM2")
+    assert rep["throughput"]["images_per_second"] > 0
+    assert rep["throughput"]["wire"]["bytes_to_device_per_image"] < 1024  # RLE made frames shorter than RAW
+    assert rep["device"]["runtime"] == "fake"
+    out = artifacts / "verify"
+    assert json.loads((out / "report.json").read_text())["result"] == "pass"
+    assert "PASS" in (out / "report.md").read_text()
+    for png in ("confusion.png", "misclassified.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(limit))
+
+
+def test_full_test_set(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        rep = _verify(synth, artifacts, dev.url)
+    assert rep["images"] == 10000 and rep["result"] == "pass"
+    assert rep["link"]["retransmits"] == 0
+
+
+def test_differing_bytes_fail_the_check(synth, artifacts):
+    bad = {3: 2, 17: -5}
+    alter = {}
+    for i, delta in bad.items():
+        row = synth.tflm[i].astype(int)
+        row[4] = np.clip(row[4] + delta, -128, 127)
+        assert row[4] != synth.tflm[i][4]
+        alter[synth.inputs[i].tobytes()] = row.astype(np.int8)
+    with FakeDevice(**synth.device_kwargs(), alter=alter) as dev:
+        with pytest.raises(VerifyFailed, match="2 of 50 images differ"):
+            _verify(synth, artifacts, dev.url, limit=50)
+    rep = json.loads((artifacts / "verify" / "report.json").read_text())
+    assert rep["result"] == "fail"
+    assert rep["bitexact"]["first_differing_images"] == [3, 17]
+    expected_max = max(abs(int(alter[synth.inputs[i].tobytes()][4]) - int(synth.tflm[i][4])) for i in bad)
+    assert rep["bitexact"]["max_abs_difference"] == expected_max
+
+
+def test_stale_firmware_is_refused(synth, artifacts):
+    kw = synth.device_kwargs()
+    kw["sha_prefix"] = "0123456789abcdef"
+    with FakeDevice(**kw) as dev:
+        with pytest.raises(LenetMcuError) as err:
+            _verify(synth, artifacts, dev.url, limit=10)
+        assert dev.infer_received == 0
+    msg = err.value.format_message()
+    assert "stale firmware" in msg and "0123456789abcdef" in msg and synth.sha256[:16] in msg
+    assert "\n" not in msg
+    assert not (artifacts / "verify" / "checkpoint.jsonl").exists()
+
+
+def test_lossy_corrupting_link_gets_every_result_once(synth, artifacts):
+    limit = 400
+    with FakeDevice(**synth.device_kwargs()) as dev, \
+            LossyProxy(dev.port, drop=0.002, corrupt=0.002, garbage=0.02, seed=7) as proxy:
+        rep = _verify(synth, artifacts, proxy.url, limit=limit, timeout=0.3, window=4)
+        assert proxy.damaged_bytes > 20  # the link really was bad
+    assert rep["result"] == "pass" and rep["images"] == limit
+    assert rep["link"]["retransmits"] > 0
+    assert rep["link"]["bad_frames_received"] + sum(rep["link"]["device_errors"].values()) > 0
+    indices = _checkpoint_indices(artifacts)
+    assert sorted(indices) == list(range(limit))  # each exactly once
+    assert dev.infer_received > limit  # some requests were sent again
+
+
+def test_duplicate_answers_are_dropped(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs(), answer_twice=True) as dev:
+        rep = _verify(synth, artifacts, dev.url, limit=100, window=4)
+    assert rep["link"]["duplicates_dropped"] == 100
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(100))
+
+
+def test_device_reset_mid_run_is_detected_and_run_continues(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs(), reset_after=60) as dev:
+        rep = _verify(synth, artifacts, dev.url, limit=200, window=4)
+        assert dev.resets == 1
+    assert rep["link"]["resets_detected"] == 1
+    assert rep["result"] == "pass"
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(200))
+
+
+def test_interrupted_run_resumes_without_duplicates(synth, artifacts):
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def interrupt_after_80(index, seen=[]):
+        seen.append(index)
+        if len(seen) == 80:
+            raise Stop()
+
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(Stop):
+            _verify(synth, artifacts, dev.url, limit=250, on_result=interrupt_after_80)
+        assert len(_checkpoint_indices(artifacts)) == 80
+        sent_before = dev.infer_received
+        rep = _verify(synth, artifacts, dev.url, limit=250, resume=True)
+        assert dev.infer_received - sent_before == 250 - 80  # only the missing ones were asked for
+    assert rep["images"] == 250 and rep["result"] == "pass"
+    assert rep["throughput"]["session_images"] == 170
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(250))
+
+
+def test_resume_cuts_a_half_written_line(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        _verify(synth, artifacts, dev.url, limit=30)
+        path = artifacts / "verify" / "checkpoint.jsonl"
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[:21]) + lines[21][:7])  # 20 results and a torn one
+        records, _, _ = checkpoint.read(path)
+        assert len(records) == 20
+        rep = _verify(synth, artifacts, dev.url, limit=30, resume=True)
+    assert rep["images"] == 30
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(30))
+
+
+def test_resume_refuses_checkpoint_of_another_model(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        _verify(synth, artifacts, dev.url, limit=5)
+    path = artifacts / "verify" / "checkpoint.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["model_sha256"] = "f" * 64
+    path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(LenetMcuError, match="model_sha256"):
+            _verify(synth, artifacts, dev.url, limit=10, resume=True)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(LenetMcuError, match="no checkpoint"):
+            _verify(synth, artifacts, dev.url, limit=5, resume=True)
+
+
+def test_device_that_only_answers_requests(synth, artifacts):
+    """A device that booted long ago (no boot HELLO) is asked with HELLO_REQUEST."""
+    with FakeDevice(**synth.device_kwargs(), boot_hello=False) as dev:
+        rep = _verify(synth, artifacts, dev.url, limit=20)
+    assert rep["result"] == "pass"
+
+
+def test_missing_references_is_a_clear_error(synth, artifacts):
+    (artifacts / "references.npz").unlink()
+    with pytest.raises(LenetMcuError, match="references.npz not found"):
+        _verify(synth, artifacts, "socket://127.0.0.1:1", limit=5)
