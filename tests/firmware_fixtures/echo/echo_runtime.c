@@ -1,0 +1,39 @@
+/*
+ * TEST FIXTURE runtime (not shipped): output[i] = saturating int8 sum of
+ * input slice i (slice i = elements [i*N/10, (i+1)*N/10)), so a test can
+ * check every output byte with numpy. An input whose every byte is -128
+ * makes runtime_infer fail, to exercise ERROR(RUNTIME).
+ * tests/firmware_fixtures/echo/reference.py holds the same function.
+ */
+#include <stdint.h>
+
+#include "model_info.h"
+#include "runtime.h"
+
+const char runtime_name[] = "echo-fixture";
+
+int runtime_init(void)
+{
+    return 0;
+}
+
+int runtime_infer(const int8_t *input, int8_t *output)
+{
+    int all_min = 1;
+    for (int i = 0; i < MODEL_OUTPUT_COUNT; i++) {
+        int lo = i * MODEL_INPUT_BYTES / MODEL_OUTPUT_COUNT;
+        int hi = (i + 1) * MODEL_INPUT_BYTES / MODEL_OUTPUT_COUNT;
+        int32_t acc = 0;
+        for (int k = lo; k < hi; k++) {
+            acc += input[k];
+            all_min &= input[k] == -128;
+        }
+        output[i] = (int8_t)(acc > 127 ? 127 : acc < -128 ? -128 : acc);
+    }
+    return all_min ? -1 : 0;
+}
+
+uint32_t runtime_arena_bytes(void)
+{
+    return 0;
+}
