@@ -23,8 +23,10 @@ NO_SEQ = 0xFFFF
 class MsgType(enum.IntEnum):
     HELLO_REQUEST = 0x01
     INFER = 0x02
+    STATS_REQUEST = 0x03
     HELLO = 0x81
     RESULT = 0x82
+    STATS = 0x83
     ERROR = 0xEE
 
 
@@ -36,6 +38,7 @@ class ErrorCode(enum.IntEnum):
     UNKNOWN_TYPE = 5
     BAD_LENGTH = 6
     BAD_INPUT = 7
+    RUNTIME = 8
 
 
 class Encoding(enum.IntEnum):
@@ -147,7 +150,8 @@ class Hello:
 
     @property
     def tick_unit(self) -> str:
-        return {0: "TIM2 ticks (instructions under QEMU -icount shift=0)", 1: "CPU cycles (DWT)"}.get(
+        return {0: "TIM2 ticks (instructions under QEMU -icount shift=0)", 1: "CPU cycles (DWT)",
+                2: "nanoseconds (host test build)"}.get(
             self.tick_kind, f"unknown tick kind {self.tick_kind}")
 
 
@@ -207,6 +211,28 @@ def parse_result(frame: Frame) -> Result:
         raise FrameError(f"RESULT body of {len(body)} bytes, expected {_RESULT_HEAD.size + count}")
     outputs = np.frombuffer(body, dtype=np.int8, offset=_RESULT_HEAD.size).copy()
     return Result(frame.seq, ticks, argmax, outputs)
+
+
+@dataclass(frozen=True)
+class Stats:
+    stack_peak_bytes: int
+    stack_size_bytes: int
+    frames_ok: int
+    frames_bad: int
+    rx_dropped: int
+
+
+_STATS = struct.Struct("<5I")
+
+
+def pack_stats(s: Stats) -> bytes:
+    return _STATS.pack(s.stack_peak_bytes, s.stack_size_bytes, s.frames_ok, s.frames_bad, s.rx_dropped)
+
+
+def parse_stats(frame: Frame) -> Stats:
+    if len(frame.body) != _STATS.size:
+        raise FrameError(f"STATS body of {len(frame.body)} bytes, expected {_STATS.size}")
+    return Stats(*_STATS.unpack(frame.body))
 
 
 def parse_error(frame: Frame) -> int:

@@ -1,9 +1,10 @@
 # Host build (tests): gcc, stdin/stdout as the serial link.
+TOOLCHAIN_PREFIX :=
 CC         := gcc
 CXX        := g++
 OBJCOPY    :=
 SIZE       := size
-CPUFLAGS   :=
+CPU_FLAGS  :=
 BOARD_DEFS :=
 BOARD_SRCS := boards/host/board.c
 LDSCRIPT   :=

@@ -1,10 +1,11 @@
 # STM32F405 (Cortex-M4F): toolchain, CPU flags, sources, linker script.
-CROSS      ?= arm-none-eabi-
+TOOLCHAIN_PREFIX ?= arm-none-eabi-
+CROSS      := $(TOOLCHAIN_PREFIX)
 CC         := $(CROSS)gcc
 CXX        := $(CROSS)g++
 OBJCOPY    := $(CROSS)objcopy
 SIZE       := $(CROSS)size
-CPUFLAGS   := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
+CPU_FLAGS  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 # Board settings (see board.c): crystal, bypass, baud rate.
 HSE_HZ     ?= 8000000
 HSE_BYPASS ?= 0

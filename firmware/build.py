@@ -1,0 +1,122 @@
+"""Build the firmware with make and read its size.
+
+    elf = build_firmware("native", "artifacts/codegen/native", "artifacts/build/native")
+
+make does the up-to-date check (objects depend on sources, headers and the
+command line), so calling this again is cheap. The build log goes to
+BUILD_DIR/build.log; the section sizes to BUILD_DIR/size.json.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from lenet_mcu import atomic
+from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.firmware import FIRMWARE_DIR
+
+TOOLCHAIN_HINT = "install gcc-arm-none-eabi libnewlib-arm-none-eabi"
+RUNTIMES = ("native", "tflm")
+
+
+def check_toolchain(prefix: str = "arm-none-eabi-") -> None:
+    for tool in ("gcc", "objcopy", "size"):
+        if shutil.which(prefix + tool) is None:
+            raise LenetMcuError(f"{prefix}{tool} not found: {TOOLCHAIN_HINT}")
+    if shutil.which("make") is None:
+        raise LenetMcuError("make not found: install make")
+
+
+def _run_make(args: list[str], build_dir: Path, what: str) -> None:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / "build.log"
+    jobs = str(os.cpu_count() or 1)
+    proc = subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", *args],
+                          capture_output=True, text=True)
+    atomic.write_text(log, proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        # make's own "*** ... Stop." line is the most useful one-liner.
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        stop = [l for l in lines if "***" in l]
+        reason = (stop or lines or ["no output"])[-1 if not stop else 0]
+        reason = re.sub(r"^.*?\*\*\* ", "", reason).removesuffix(".  Stop.")
+        if "error:" in proc.stderr and not stop:
+            reason = next(l for l in lines if "error:" in l)
+        raise LenetMcuError(f"{what} failed: {reason.strip()} (full log: {log})")
+
+
+def _make_vars(runtime: str, model_dir: Path, build_dir: Path, board: str,
+               extra: dict[str, str] | None) -> list[str]:
+    return [f"RUNTIME={runtime}", f"MODEL_DIR={model_dir}", f"BUILD_DIR={build_dir}", f"BOARD={board}",
+            *(f"{k}={v}" for k, v in (extra or {}).items())]
+
+
+def build_firmware(runtime: str, model_dir: str | os.PathLike, build_dir: str | os.PathLike, *,
+                   board: str = "stm32f405", make_vars: dict[str, str] | None = None) -> Path:
+    """Build firmware.elf (+ .bin, .map) for `runtime` from a codegen output dir.
+
+    Returns the path of firmware.elf; BUILD_DIR/size.json holds size_report().
+    `make_vars` adds make variables (e.g. {"HSE_HZ": "25000000"}, {"TFLM_DIR": ...},
+    or {"RUNTIME_DIR": ""} for a model dir that brings its own runtime)."""
+    model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
+    if not (model_dir / "model_info.h").is_file():
+        raise LenetMcuError(f"{model_dir} has no model_info.h: run `lenet-mcu codegen --runtime {runtime}` first")
+    check_toolchain()
+    _run_make(_make_vars(runtime, model_dir, build_dir, board, make_vars), build_dir, "firmware build")
+    elf = build_dir / "firmware.elf"
+    if not elf.is_file():
+        raise LenetMcuError(f"firmware build produced no {elf}")
+    atomic.write_json(build_dir / "size.json", size_report(elf))
+    return elf
+
+
+def build_host(model_dir: str | os.PathLike, build_dir: str | os.PathLike, *, runtime: str = "native",
+               make_vars: dict[str, str] | None = None) -> Path:
+    """The same app, protocol and runtime built with gcc for this PC (stdin/stdout link)."""
+    model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        raise LenetMcuError("gcc/make not found: install build-essential")
+    _run_make(_make_vars(runtime, model_dir, build_dir, "host", make_vars), build_dir, "host build")
+    return build_dir / "firmware"
+
+
+def build_protocol_lib(build_dir: str | os.PathLike) -> Path:
+    """protocol/ as a shared library (host gcc) for the ctypes unit tests."""
+    build_dir = Path(build_dir).resolve()
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        raise LenetMcuError("gcc/make not found: install build-essential")
+    _run_make(["protolib", f"BUILD_DIR={build_dir}"], build_dir, "protocol library build")
+    return build_dir / "libprotocol.so"
+
+
+def size_report(elf: str | os.PathLike, size_tool: str = "arm-none-eabi-size") -> dict:
+    """Section sizes of `elf` (arm-none-eabi-size -A) and the totals that matter.
+
+    flash_bytes = text + data (what the chip stores); ram_static_bytes = data +
+    bss + reserved stack (the linker's view). The stack actually used is
+    measured on the device (STATS message, painted stack)."""
+    proc = subprocess.run([size_tool, "-A", str(elf)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LenetMcuError(f"{size_tool} failed on {elf}: {proc.stderr.strip()}")
+    sections: dict[str, int] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
+            sections[parts[0]] = int(parts[1])
+    text = sum(sections.get(s, 0) for s in (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".ARM.extab"))
+    data = sections.get(".data", 0)
+    bss = sections.get(".bss", 0)
+    stack = sections.get(".stack", 0)
+    return {
+        "elf": str(elf),
+        "text_bytes": text,
+        "data_bytes": data,
+        "bss_bytes": bss,
+        "stack_reserved_bytes": stack,
+        "flash_bytes": text + data,
+        "ram_static_bytes": data + bss + stack,
+        "sections": {k: v for k, v in sections.items() if not k.startswith(".debug")},
+    }
