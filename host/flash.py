@@ -1,0 +1,299 @@
+"""Put the firmware on a target: the QEMU emulator (detached) or a real STM32F405 via a debug probe.
+
+QEMU (`--target qemu-stm32f405`) runs detached in its own process group so it
+outlives the `flash` command; `artifacts/qemu.json` records pid, port, ELF and
+its sha256, and `stop` kills that process group. Verify finds the serial URL
+there.
+
+Real boards (`--target stm32f405`) are programmed with openocd (program +
+verify + reset), st-flash or pyocd. `dry_run=True` returns the exact command
+line without running it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lenet_mcu.atomic import sha256_file, write_json
+from lenet_mcu.errors import LenetMcuError
+
+QEMU_TARGET = "qemu-stm32f405"
+BOARD_TARGET = "stm32f405"
+TARGETS = (QEMU_TARGET, BOARD_TARGET)
+PROBES = ("openocd", "st-flash", "pyocd")
+RUNTIMES = ("native", "tflm")
+STATE_FILE = "qemu.json"
+QEMU_LOG = "qemu.log"
+QEMU_BINARY = "qemu-system-arm"
+FLASH_BASE = "0x08000000"
+PYOCD_TARGET = "stm32f405rgtx"  # from the STM32F4 CMSIS pack (`pyocd pack install stm32f405rg`)
+
+
+# --- firmware --------------------------------------------------------------
+
+def firmware_elf(artifacts: Path, runtime: str) -> Path:
+    """Where `lenet-mcu build` puts the firmware of a runtime."""
+    return Path(artifacts) / "build" / runtime / "firmware.elf"
+
+
+def ensure_firmware(artifacts: Path, runtime: str = "native", build: bool = True, log=None) -> Path:
+    """Build the firmware if it is stale (the build decides), return the ELF path."""
+    artifacts = Path(artifacts)
+    if runtime not in RUNTIMES:
+        raise LenetMcuError(f"runtime {runtime!r} is unknown, expected one of {', '.join(RUNTIMES)}")
+    if build:
+        try:
+            from lenet_mcu.firmware.build import build_firmware
+        except ImportError as exc:
+            raise LenetMcuError(f"cannot build the firmware in this install ({exc}); "
+                                f"build it elsewhere into {firmware_elf(artifacts, runtime)} and use --no-build") from None
+        result = build_firmware(artifacts, runtime)
+        elf = Path(getattr(result, "elf", result)) if result is not None else firmware_elf(artifacts, runtime)
+    else:
+        elf = firmware_elf(artifacts, runtime)
+    if not elf.is_file():
+        raise LenetMcuError(f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime}` first")
+    return elf
+
+
+# --- QEMU ------------------------------------------------------------------
+
+def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
+    """The emulator command line (see the brief: netduinoplus2 = STM32F405RG, USART1 on TCP)."""
+    cmd = [QEMU_BINARY, "-M", "netduinoplus2", "-nographic"]
+    if icount:
+        cmd += ["-icount", "shift=0"]  # one TIM2 tick per instruction: deterministic tick counts
+    cmd += ["-semihosting", "-kernel", str(elf),
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on", "-monitor", "none"]
+    return cmd
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """True if `pid` runs (reaps it first if it is our own finished child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: the normal case after `flash` exited
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_our_qemu(state: dict) -> bool:
+    """The pid in the state file is still that QEMU (not a recycled pid)."""
+    pid = int(state.get("pid", 0))
+    if pid <= 0 or not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc: trust the pid
+    return any(QEMU_BINARY.encode() in arg for arg in cmdline) and f"127.0.0.1:{state.get('port')}".encode() in b" ".join(cmdline)
+
+
+def state_path(artifacts: Path) -> Path:
+    return Path(artifacts) / STATE_FILE
+
+
+def read_state(artifacts: Path) -> dict | None:
+    path = state_path(artifacts)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def running_qemu(artifacts: Path) -> dict | None:
+    """The state of the QEMU started by `flash` for this artifacts folder, if it still runs."""
+    state = read_state(artifacts)
+    if state is None:
+        return None
+    if _is_our_qemu(state):
+        return state
+    state_path(artifacts).unlink(missing_ok=True)  # it died: the state file is stale
+    return None
+
+
+def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0) -> dict:
+    """Start QEMU detached, wait until its serial port listens, write the state file."""
+    artifacts = Path(artifacts)
+    if shutil.which(QEMU_BINARY) is None:
+        raise LenetMcuError(f"{QEMU_BINARY} not found: install it (Debian/Ubuntu: sudo apt install qemu-system-arm)")
+    elf = Path(elf).resolve()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    log_path = artifacts / QEMU_LOG
+    last_error = ""
+    for _attempt in range(3):  # the free port can be taken between probe and bind
+        port = _free_port()
+        cmd = qemu_command(elf, port, icount)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        deadline = time.monotonic() + boot_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if _port_accepts(port):
+                state = {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
+                         "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount,
+                         "command": cmd, "log": str(log_path), "started_at": time.time()}
+                write_json(state_path(artifacts), state)
+                return state
+            time.sleep(0.05)
+        if proc.poll() is None:  # never listened: do not leave it behind
+            _kill_group(proc.pid)
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if log_path.exists() else []
+        last_error = tail[0] if tail else f"exit code {proc.returncode}"
+        if "address already in use" not in last_error.lower():
+            break
+    raise LenetMcuError(f"QEMU did not start: {last_error} (command: {shlex.join(cmd)})")
+
+
+def _kill_group(pgid: int, grace: float = 3.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not _alive(pgid):
+                return
+            time.sleep(0.05)
+
+
+def stop_qemu(artifacts: Path) -> dict | None:
+    """Kill the QEMU started by `flash` (its whole process group); None if none ran."""
+    state = read_state(artifacts)
+    if state is None:
+        return None
+    running = _is_our_qemu(state)
+    if running:
+        _kill_group(int(state.get("pgid", state["pid"])))
+    state_path(artifacts).unlink(missing_ok=True)
+    return state if running else None
+
+
+def flash_qemu(artifacts: Path, runtime: str = "native", build: bool = True, icount: bool = True,
+               elf: Path | None = None, log=None) -> dict:
+    """Build if stale, (re)start QEMU with the firmware; returns the state (url, pid, port, elf...)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    elf = Path(elf) if elf else ensure_firmware(artifacts, runtime, build=build, log=log)
+    old = stop_qemu(artifacts)
+    if old is not None:
+        log(f"stopped the QEMU that was running (pid {old['pid']}, {old['url']})")
+    state = start_qemu(artifacts, elf, icount=icount)
+    state["runtime"] = runtime
+    write_json(state_path(artifacts), state)
+    return state
+
+
+# --- real boards -------------------------------------------------------------
+
+@dataclass
+class ProbePlan:
+    probe: str
+    command: list[str]
+    install_hint: str
+
+    def __str__(self) -> str:
+        return shlex.join(self.command)
+
+
+def probe_plan(probe: str, elf: Path, interface: str = "stlink", pyocd_target: str = PYOCD_TARGET) -> ProbePlan:
+    elf = Path(elf).resolve()
+    if probe == "openocd":
+        # program = erase + write + (verify) + reset; `exit` ends openocd afterwards.
+        return ProbePlan(probe, ["openocd", "-f", f"interface/{interface}.cfg", "-f", "target/stm32f4x.cfg",
+                                 "-c", f"program {{{elf}}} verify reset exit"],
+                         "install it with `sudo apt install openocd`")
+    if probe == "st-flash":
+        # st-flash writes raw binaries; the firmware build makes firmware.bin next to the ELF.
+        return ProbePlan(probe, ["st-flash", "--reset", "write", str(elf.with_suffix(".bin")), FLASH_BASE],
+                         "install it with `sudo apt install stlink-tools`")
+    if probe == "pyocd":
+        return ProbePlan(probe, ["pyocd", "flash", "--target", pyocd_target, str(elf)],
+                         f"install it with `pip install pyocd` and `pyocd pack install {pyocd_target[:11]}`")
+    raise LenetMcuError(f"probe {probe!r} is unknown, expected one of {', '.join(PROBES)}")
+
+
+# Phrases in the tools' output and what the user should do about them.
+_PROBE_TROUBLE = (
+    (("open failed", "no st-link", "couldn't find any st-link", "no device found", "unable to find",
+      "no available debug probes", "no probe", "libusb_error_no_device"),
+     "no debug probe found: plug in the board's ST-Link USB cable (or pass --probe/--interface for your probe)"),
+    (("libusb_error_access", "permission denied"),
+     "no permission to use the USB debug probe: install the udev rules of your probe (openocd ships 60-openocd.rules) and replug it"),
+    (("unable to connect to the target", "init mode failed", "target not halted", "examination failed",
+      "failed to connect", "no target", "target type not found", "target not found"),
+     "the probe does not reach the STM32: check the board power, the SWD wiring and the target name"),
+    (("verify failed", "verification failed", "contents differ"),
+     "the flash does not read back what was written: retry, then check the board"),
+)
+
+
+def explain_probe_failure(plan: ProbePlan, returncode: int, output: str) -> str:
+    low = output.lower()
+    for phrases, advice in _PROBE_TROUBLE:
+        if any(p in low for p in phrases):
+            return f"{plan.probe}: {advice}"
+    lines = [ln.strip() for ln in output.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    last = (errors or lines or [f"exit code {returncode}"])[-1]
+    return f"{plan.probe} failed (exit code {returncode}): {last}"
+
+
+def flash_board(elf: Path, probe: str = "openocd", interface: str = "stlink", dry_run: bool = False,
+                pyocd_target: str = PYOCD_TARGET, timeout: float = 180.0) -> ProbePlan:
+    """Program, verify and reset a real STM32F405; `dry_run` only returns the plan."""
+    plan = probe_plan(probe, elf, interface, pyocd_target)
+    if dry_run:
+        return plan
+    image = Path(plan.command[-2] if probe == "st-flash" else elf)
+    if not image.is_file():
+        raise LenetMcuError(f"firmware image {image} not found: run `lenet-mcu build` first")
+    if shutil.which(plan.command[0]) is None:
+        raise LenetMcuError(f"{plan.command[0]} not found: {plan.install_hint}")
+    try:
+        proc = subprocess.run(plan.command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LenetMcuError(f"{probe} did not finish within {timeout:g} s: is the probe stuck? replug it") from None
+    if proc.returncode != 0:
+        raise LenetMcuError(explain_probe_failure(plan, proc.returncode, proc.stdout + proc.stderr))
+    return plan

@@ -1,0 +1,204 @@
+"""`lenet-mcu flash` / `stop`: QEMU lifecycle and the real-board probe command lines."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.host import flash
+
+needs_qemu = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc")
+
+
+def _run_main(*args):
+    """Run `lenet-mcu ...` in a subprocess, as a user would (exit code, one-line errors)."""
+    proc = subprocess.run([sys.executable, "-m", "lenet_mcu.cli", *args], capture_output=True, text=True, timeout=120)
+    return proc
+
+
+# --- real boards: dry runs and errors ---------------------------------------
+
+def test_openocd_dry_run_prints_the_exact_command(tmp_path):
+    elf = tmp_path / "build" / "native" / "firmware.elf"
+    proc = _run_main("flash", "--target", "stm32f405", "--probe", "openocd", "--dry-run", "--artifacts", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (f"openocd -f interface/stlink.cfg -f target/stm32f4x.cfg "
+                                   f"-c 'program {{{elf.resolve()}}} verify reset exit'")
+
+
+@pytest.mark.parametrize("probe,expected", [
+    ("st-flash", "st-flash --reset write {bin} 0x08000000"),
+    ("pyocd", "pyocd flash --target stm32f405rgtx {elf}"),
+])
+def test_other_probes_dry_run(tmp_path, probe, expected):
+    elf = (tmp_path / "build" / "tflm" / "firmware.elf").resolve()
+    proc = _run_main("flash", "--target", "stm32f405", "--runtime", "tflm", "--probe", probe, "--dry-run",
+                     "--artifacts", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected.format(elf=elf, bin=elf.with_suffix(".bin"))
+
+
+def test_qemu_dry_run_prints_the_emulator_command(tmp_path):
+    proc = _run_main("flash", "--dry-run", "--artifacts", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.strip()
+    assert out.startswith("qemu-system-arm -M netduinoplus2 -nographic -icount shift=0 -semihosting -kernel ")
+    assert ",server=on,wait=off,nodelay=on -monitor none" in out
+
+
+def test_missing_tool_is_a_one_line_error(tmp_path, monkeypatch):
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for probe, hint in (("openocd", "apt install openocd"), ("st-flash", "apt install stlink-tools"),
+                        ("pyocd", "pip install pyocd")):
+        if probe == "st-flash":
+            elf.with_suffix(".bin").write_bytes(b"\0")
+        with pytest.raises(LenetMcuError) as err:
+            flash.flash_board(elf, probe=probe)
+        msg = err.value.format_message()
+        assert f"{probe} not found" in msg and hint in msg and "\n" not in msg
+
+
+def _fake_tool(folder: Path, name: str, output: str, code: int) -> Path:
+    folder.mkdir(exist_ok=True)
+    tool = folder / name
+    tool.write_text(f"#!/bin/sh\necho \"$0 $@\" > {folder}/{name}.argv\necho '{output}' >&2\nexit {code}\n")
+    tool.chmod(0o755)
+    return tool
+
+
+@pytest.mark.parametrize("output,expected", [
+    ("Error: open failed", "no debug probe found: plug in the board's ST-Link USB cable"),
+    ("Error: libusb_open() failed with LIBUSB_ERROR_ACCESS", "no permission to use the USB debug probe"),
+    ("Error: init mode failed (unable to connect to the target)", "the probe does not reach the STM32"),
+    ("Error: something odd happened\nmore text", "openocd failed (exit code 1): Error: something odd happened"),
+])
+def test_probe_failures_are_explained(tmp_path, monkeypatch, output, expected):
+    bin_dir = tmp_path / "bin"
+    _fake_tool(bin_dir, "openocd", output, 1)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")
+    with pytest.raises(LenetMcuError) as err:
+        flash.flash_board(elf, probe="openocd")
+    assert expected in err.value.format_message()
+
+
+def test_successful_flash_runs_the_planned_command(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    _fake_tool(bin_dir, "st-flash", "Flash written and verified! jolly good!", 0)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")
+    elf.with_suffix(".bin").write_bytes(b"\0" * 16)
+    plan = flash.flash_board(elf, probe="st-flash")
+    argv = (bin_dir / "st-flash.argv").read_text().split()
+    assert argv[1:] == plan.command[1:]
+
+
+@pytest.mark.skipif(shutil.which("openocd") is None, reason="needs openocd")
+def test_real_openocd_without_a_board_says_plug_it_in(tmp_path):
+    """openocd is installed here but no ST-Link is plugged in."""
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")
+    with pytest.raises(LenetMcuError) as err:
+        flash.flash_board(elf, probe="openocd", timeout=60)
+    msg = err.value.format_message()
+    assert msg.startswith("openocd: ") and "\n" not in msg
+
+
+# --- QEMU lifecycle ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def idle_elf(tmp_path_factory):
+    """A minimal Cortex-M4 image that just spins: enough to run QEMU without the real firmware."""
+    folder = tmp_path_factory.mktemp("idle")
+    src = folder / "idle.c"
+    src.write_text(
+        "void reset(void) { for (;;) { __asm__ volatile (\"wfi\"); } }\n"
+        "__attribute__((section(\".vectors\"), used)) const void *vectors[2] = {(void *)0x20001000, (void *)reset};\n")
+    ld = folder / "idle.ld"
+    ld.write_text("MEMORY { FLASH (rx) : ORIGIN = 0x08000000, LENGTH = 1024K }\n"
+                  "SECTIONS { .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH }\n")
+    elf = folder / "idle.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-O1", "-T", str(ld),
+                    "-o", str(elf), str(src)], check=True)
+    return elf
+
+
+def _pid_gone(pid: int, wait: float = 5.0) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not flash._alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_flash_qemu_then_stop_leaves_no_process(tmp_path, idle_elf):
+    art = tmp_path / "artifacts"
+    proc = _run_main("flash", "--target", "qemu-stm32f405", "--elf", str(idle_elf), "--artifacts", str(art))
+    assert proc.returncode == 0, proc.stderr
+    state = json.loads((art / "qemu.json").read_text())
+    assert f"serial port: {state['url']}" in proc.stdout
+    assert state["elf_sha256"] and flash._alive(state["pid"])
+    assert flash.running_qemu(art)["pid"] == state["pid"]
+    # the flash command has exited; QEMU lives on in its own session
+    assert os.getsid(state["pid"]) == state["pid"]
+
+    # flashing again replaces the running emulator
+    proc2 = _run_main("flash", "--elf", str(idle_elf), "--artifacts", str(art))
+    assert proc2.returncode == 0, proc2.stderr
+    assert "stopped the QEMU that was running" in proc2.stderr
+    state2 = json.loads((art / "qemu.json").read_text())
+    assert _pid_gone(state["pid"]) and state2["pid"] != state["pid"]
+
+    proc3 = _run_main("stop", "--artifacts", str(art))
+    assert proc3.returncode == 0 and f"stopped QEMU (pid {state2['pid']}" in proc3.stdout
+    assert _pid_gone(state2["pid"])
+    assert not (art / "qemu.json").exists()
+    proc4 = _run_main("stop", "--artifacts", str(art))
+    assert proc4.returncode == 0 and "no QEMU running" in proc4.stdout
+
+
+def test_stale_state_file_is_ignored(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "qemu.json").write_text(json.dumps({"pid": dead.pid, "pgid": dead.pid, "port": 1,
+                                                    "url": "socket://127.0.0.1:1"}))
+    assert flash.running_qemu(tmp_path) is None
+    assert not (tmp_path / "qemu.json").exists()
+
+
+def test_state_file_with_recycled_pid_is_not_killed(tmp_path):
+    """A pid that now belongs to another program is never signalled by `stop`."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        (tmp_path / "qemu.json").write_text(json.dumps({"pid": other.pid, "pgid": other.pid, "port": 1234,
+                                                        "url": "socket://127.0.0.1:1234"}))
+        assert flash.stop_qemu(tmp_path) is None
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_verify_without_port_or_qemu_is_a_clear_error(tmp_path):
+    from host_fixtures import make_synthetic
+
+    synth = make_synthetic(tmp_path)
+    proc = _run_main("verify", "--artifacts", str(synth.artifacts), "--data", str(synth.data_dir))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: no --port given and no QEMU running")
+    assert len(proc.stderr.strip().splitlines()) == 1
