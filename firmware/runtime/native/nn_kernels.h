@@ -1,0 +1,260 @@
+/* nn_kernels.h: int8 kernels of the native (interpreter-free) runtime.
+ *
+ * Every kernel reproduces the TensorFlow Lite Micro reference kernel bit for
+ * bit (tensorflow/lite/kernels/internal/reference/...), with the model's
+ * constants prepared by `lenet-mcu codegen` (lenet_mcu/codegen/native.py):
+ *
+ *  - CONV_2D / FULLY_CONNECTED: int32 accumulation, per-channel requantization
+ *    with MultiplyByQuantizedMultiplier in its double-rounding form (TFLM is
+ *    built without TFLITE_SINGLE_ROUNDING). The input zero-point term
+ *    -zp_in * sum(w) is folded into the bias at codegen time, which is exact
+ *    because every tap reads a real input value (VALID padding only).
+ *  - TANH (and any other element-wise int8 op): a 256-entry table computed on
+ *    the host by the TFLM kernel itself, applied in the conv/FC epilogue.
+ *  - AVERAGE_POOL_2D: sum, then division by the tap count rounded half away
+ *    from zero, exactly as reference_integer_ops::AveragePool; it may be fused
+ *    into the convolution that feeds it (stride == filter size), so the conv
+ *    output never needs a buffer.
+ *
+ * The layer kernels are static inline and take a pointer to a static const
+ * parameter block: each is called once from the generated infer(), so gcc
+ * inlines it and folds the shapes into compile-time loop bounds.
+ *
+ * On Cortex-M4/M7 (__ARM_FEATURE_DSP) dot products use SXTB16 + SMLAD, two
+ * 16x16 MACs per instruction; the portable C path gives identical sums.
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && !defined(NN_NO_SIMD)
+#include <arm_acle.h>
+#define NN_USE_SIMD 1
+#else
+#define NN_USE_SIMD 0
+#endif
+
+/* ------------------------------------------------------------ fixed point */
+
+/* gemmlowp::SaturatingRoundingDoublingHighMul for int32 (ARM VQRDMULH). */
+static inline int32_t nn_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudged = ab + (ab >= 0 ? (1 << 30) : (1 - (1 << 30)));
+    /* C division truncates toward zero: add 2^31-1 to negatives before the shift */
+    return (int32_t)((nudged + (nudged < 0 ? INT64_C(0x7FFFFFFF) : 0)) >> 31);
+}
+
+/* gemmlowp::RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero. */
+static inline int32_t nn_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)((UINT32_C(1) << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* tflite::MultiplyByQuantizedMultiplier(int32 x, multiplier, shift), double rounding. */
+static inline int32_t nn_requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int left_shift = shift > 0 ? (int)shift : 0;
+    const int right_shift = shift > 0 ? 0 : (int)-shift;
+    /* TFLM computes x * (1 << left_shift) in int32; do it wrap-around like the hardware */
+    const int32_t shifted = (int32_t)((uint32_t)acc << left_shift);
+    return nn_rounding_divide_by_pot(nn_sat_rounding_doubling_high_mul(shifted, multiplier), right_shift);
+}
+
+static inline int32_t nn_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* Round-half-away-from-zero division of reference_integer_ops::AveragePool. */
+static inline int32_t nn_rounded_average(int32_t sum, int32_t count)
+{
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+/* --------------------------------------------------------------- dot product */
+
+static inline uint32_t nn_read_u32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v); /* one (unaligned-capable) LDR on Cortex-M4 */
+    return v;
+}
+
+/* sum(a[i] * b[i]) for i < n, int8 x int8 -> int32. */
+static inline int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc)
+{
+    int i = 0;
+#if NN_USE_SIMD
+    /* SXTB16 widens bytes 0,2 (and, after ROR 8, bytes 1,3) to int16 pairs;
+       both operands are split the same way, so SMLAD pairs matching elements. */
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t va = nn_read_u32(a + i);
+        const uint32_t vb = nn_read_u32(b + i);
+        acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
+        acc = __smlad(__sxtb16((va >> 8) | (va << 24)), __sxtb16((vb >> 8) | (vb << 24)), acc);
+    }
+#endif
+    for (; i < n; ++i) {
+        acc += (int32_t)a[i] * (int32_t)b[i];
+    }
+    return acc;
+}
+
+/* ---------------------------------------------------------------- layers */
+
+/* CONV_2D (VALID padding, NHWC input, OHWI filter), optionally followed by an
+   element-wise table (TANH) and a non-overlapping AVERAGE_POOL_2D. */
+typedef struct {
+    int in_w, in_c;                  /* input width and depth (height is implied) */
+    int filter_h, filter_w;          /* kernel size */
+    int stride_h, stride_w;
+    int conv_out_h, conv_out_w;      /* convolution output before pooling */
+    int out_c;                       /* output channels */
+    const int8_t *filter;            /* [out_c][filter_h][filter_w][in_c] */
+    const int32_t *bias;             /* [out_c], input zero point folded in */
+    const int32_t *multiplier;       /* [out_c] per-channel requantization */
+    const int32_t *shift;            /* [out_c] */
+    int32_t out_zero_point;
+    int32_t act_min, act_max;        /* fused activation range of the conv */
+    const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
+    int pool_h, pool_w;              /* 1, 1 when no pooling is fused */
+    int32_t pool_act_min, pool_act_max;
+} nn_conv_params;
+
+static inline int8_t nn_conv_point(const nn_conv_params *p, const int8_t *input, int oy, int ox, int oc)
+{
+    const int row_len = p->filter_w * p->in_c; /* one filter row is contiguous in NHWC */
+    const int8_t *in_row = input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
+    const int8_t *f_row = p->filter + oc * p->filter_h * row_len;
+    int32_t acc = p->bias[oc];
+    for (int ky = 0; ky < p->filter_h; ++ky) {
+        acc = nn_dot_s8(in_row, f_row, row_len, acc);
+        in_row += p->in_w * p->in_c;
+        f_row += row_len;
+    }
+    int32_t v = nn_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->out_zero_point;
+    v = nn_clamp(v, p->act_min, p->act_max);
+    if (p->lut != 0) {
+        v = p->lut[v + 128];
+    }
+    return (int8_t)v;
+}
+
+static inline void nn_conv2d_s8(const nn_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const int out_h = p->conv_out_h / p->pool_h;
+    const int out_w = p->conv_out_w / p->pool_w;
+    const int32_t count = p->pool_h * p->pool_w;
+    for (int y = 0; y < out_h; ++y) {
+        for (int x = 0; x < out_w; ++x) {
+            for (int oc = 0; oc < p->out_c; ++oc) {
+                if (count == 1) {
+                    *output++ = nn_conv_point(p, input, y, x, oc);
+                    continue;
+                }
+                int32_t sum = 0;
+                for (int py = 0; py < p->pool_h; ++py) {
+                    for (int px = 0; px < p->pool_w; ++px) {
+                        sum += nn_conv_point(p, input, y * p->pool_h + py, x * p->pool_w + px, oc);
+                    }
+                }
+                *output++ = (int8_t)nn_clamp(nn_rounded_average(sum, count), p->pool_act_min, p->pool_act_max);
+            }
+        }
+    }
+}
+
+/* FULLY_CONNECTED: output[b][o] = requant(bias[o] + sum_i w[o][i] * in[b][i]). */
+typedef struct {
+    int batches, in_features, out_features;
+    const int8_t *weights;           /* [out_features][in_features] */
+    const int32_t *bias;             /* input zero point folded in */
+    const int32_t *multiplier;       /* [out_features] (per-tensor models repeat one value) */
+    const int32_t *shift;
+    int32_t out_zero_point;
+    int32_t act_min, act_max;
+    const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
+} nn_fc_params;
+
+static inline void nn_fully_connected_s8(const nn_fc_params *p, const int8_t *input, int8_t *output)
+{
+    for (int b = 0; b < p->batches; ++b) {
+        const int8_t *w = p->weights;
+        for (int o = 0; o < p->out_features; ++o) {
+            const int32_t acc = nn_dot_s8(input, w, p->in_features, p->bias[o]);
+            int32_t v = nn_requantize(acc, p->multiplier[o], p->shift[o]) + p->out_zero_point;
+            v = nn_clamp(v, p->act_min, p->act_max);
+            if (p->lut != 0) {
+                v = p->lut[v + 128];
+            }
+            *output++ = (int8_t)v;
+            w += p->in_features;
+        }
+        input += p->in_features;
+    }
+}
+
+/* AVERAGE_POOL_2D (any padding/stride): reference_integer_ops::AveragePool. */
+typedef struct {
+    int in_h, in_w, channels;
+    int filter_h, filter_w, stride_h, stride_w;
+    int pad_h, pad_w;                /* top/left padding (SAME) */
+    int out_h, out_w;
+    int32_t act_min, act_max;
+} nn_pool_params;
+
+static inline void nn_avg_pool_s8(const nn_pool_params *p, const int8_t *input, int8_t *output)
+{
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        for (int ox = 0; ox < p->out_w; ++ox) {
+            const int y0 = oy * p->stride_h - p->pad_h;
+            const int x0 = ox * p->stride_w - p->pad_w;
+            const int fy0 = y0 < 0 ? -y0 : 0;
+            const int fx0 = x0 < 0 ? -x0 : 0;
+            const int fy1 = p->filter_h < p->in_h - y0 ? p->filter_h : p->in_h - y0;
+            const int fx1 = p->filter_w < p->in_w - x0 ? p->filter_w : p->in_w - x0;
+            for (int c = 0; c < p->channels; ++c) {
+                int32_t sum = 0;
+                int32_t count = 0;
+                for (int fy = fy0; fy < fy1; ++fy) {
+                    for (int fx = fx0; fx < fx1; ++fx) {
+                        sum += input[((y0 + fy) * p->in_w + (x0 + fx)) * p->channels + c];
+                        ++count;
+                    }
+                }
+                /* codegen guarantees count > 0 (TFLM would fail the op otherwise) */
+                *output++ = (int8_t)nn_clamp(nn_rounded_average(sum, count), p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* Element-wise int8 op through its 256-entry table (indexed by value + 128). */
+static inline void nn_lut_s8(const int8_t *lut, const int8_t *input, int8_t *output, int count)
+{
+    for (int i = 0; i < count; ++i) {
+        output[i] = lut[input[i] + 128];
+    }
+}
+
+/* SOFTMAX int8 -> int8 (output scale 1/256, zero point -128):
+   reference_ops::Softmax with gemmlowp fixed point. In nn_kernels.c. */
+typedef struct {
+    int outer, depth;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} nn_softmax_params;
+
+void nn_softmax_s8(const nn_softmax_params *p, const int8_t *input, int8_t *output);
+
+#endif /* NN_KERNELS_H */
