@@ -1,0 +1,43 @@
+"""`lenet-mcu quantize` and `lenet-mcu evaluate`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lenet_mcu.pipeline import (
+    StageContext, check_data_dir, common_options, config_from_options, quantize_stage, run_stage, update_manifest,
+)
+
+
+@click.command()
+@common_options
+def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size):
+    """Full-integer PTQ of lenet5.keras to lenet5_int8.tflite (int8 in/out, builtin int8 ops)."""
+    data_dir = check_data_dir(data_dir)
+    config = config_from_options(seed, epochs, fast, c3_table, calibration_size)
+    run_stage("quantize", quantize_stage, StageContext(config=config, data_dir=data_dir, artifacts=artifacts))
+
+
+@click.command()
+@common_options
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="int8 .tflite to evaluate [default: ARTIFACTS/lenet5_int8.tflite]")
+@click.option("--workers", type=click.IntRange(min=1, max=16), default=None,
+              help="processes for the TFLM interpreter [default: up to 2]")
+def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size, model_path, workers):
+    """Accuracy of float, int8 tflite-runtime and int8 TFLM on the 10,000 test images.
+
+    Writes metrics.json, references.npz and confusion.png into --artifacts.
+    """
+    from lenet_mcu.quantize.evaluate import evaluate as run_evaluate
+    from lenet_mcu.quantize.tflite_check import check_lenet_int8
+
+    data_dir = check_data_dir(data_dir)
+    if model_path is not None:
+        check_lenet_int8(model_path)  # one-line error for a corrupt or foreign file, before TensorFlow loads
+    metrics = run_evaluate(data_dir, artifacts, model_path=model_path, workers=workers)
+    update_manifest(artifacts, None, "evaluate", {
+        "model": metrics["model"], "accuracy": metrics["accuracy"], "agreement": metrics["agreement"],
+        "tflite_vs_tflm_images_differing": metrics["tflite_vs_tflm_outputs"]["images_differing"],
+    })

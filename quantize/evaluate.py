@@ -1,0 +1,197 @@
+"""Host-side accuracy report: float Keras vs int8 tflite-runtime vs int8 TFLM.
+
+Float predictions come from Keras in this process; both int8 interpreters run in
+a child process (`python -m lenet_mcu.quantize.reference`) because tflite-runtime
+cannot coexist with an imported TensorFlow. Writes metrics.json,
+references.npz (the serial check's golden data, readable without TensorFlow)
+and confusion.png (int8 TFLM predictions).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from lenet_mcu import atomic, mnist
+from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.quantize.reference import default_workers, save_npz
+from lenet_mcu.quantize.tflite_check import check_lenet_int8
+
+METRICS_NAME = "metrics.json"
+REFERENCES_NAME = "references.npz"
+CONFUSION_NAME = "confusion.png"
+#: Keys of references.npz other stages rely on (see the brief).
+REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point")
+
+
+def float_predictions(keras_path: Path, data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """(float_pred uint8 [N], labels) from the Keras model on the test split."""
+    from lenet_mcu.train.model import load_keras_model
+
+    model = load_keras_model(keras_path)
+    images, labels = mnist.load_split("test", data_dir)
+    probs = model.predict(mnist.preprocess(images), batch_size=1000, verbose=0)
+    return np.argmax(probs, axis=1).astype(np.uint8), labels
+
+
+def run_reference_process(model_path: Path, data_dir, out_path: Path, workers: int) -> None:
+    """tflite-runtime + TFLM outputs via a TensorFlow-free child process."""
+    cmd = [sys.executable, "-m", "lenet_mcu.quantize.reference", str(model_path), "--out", str(out_path),
+           "--workers", str(workers)]
+    if data_dir is not None:
+        cmd += ["--data", str(data_dir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise LenetMcuError(f"int8 reference run on {model_path} failed: {last.removeprefix('error: ')}")
+
+
+def compare_int8(a: np.ndarray, b: np.ndarray) -> dict:
+    """How often and by how much two int8 output sets differ (a - b)."""
+    diff = a.astype(np.int16) - b.astype(np.int16)
+    nonzero = diff[diff != 0]
+    values, counts = np.unique(np.abs(nonzero), return_counts=True)
+    return {
+        "images_differing": int(np.any(diff != 0, axis=1).sum()),
+        "elements_differing": int(nonzero.size),
+        "elements_total": int(diff.size),
+        "max_abs_difference": int(np.abs(diff).max()) if diff.size else 0,
+        "abs_difference_histogram": {str(int(v)): int(c) for v, c in zip(values, counts)},
+        "argmax_disagreements": int((a.argmax(axis=1) != b.argmax(axis=1)).sum()),
+    }
+
+
+def build_metrics(refs: dict, float_pred: np.ndarray) -> dict:
+    labels = refs["labels"]
+    tflite_pred = refs["tflite_int8"].argmax(axis=1)
+    tflm_pred = refs["tflm_int8"].argmax(axis=1)
+    n = int(len(labels))
+    acc = lambda pred: float((pred == labels).mean())  # noqa: E731
+    return {
+        "test_images": n,
+        "accuracy": {"float": acc(float_pred), "tflite_int8": acc(tflite_pred), "tflm_int8": acc(tflm_pred)},
+        "errors": {
+            "float": int((float_pred != labels).sum()),
+            "tflite_int8": int((tflite_pred != labels).sum()),
+            "tflm_int8": int((tflm_pred != labels).sum()),
+        },
+        "agreement": {
+            "float_vs_tflite_int8": float((float_pred == tflite_pred).mean()),
+            "float_vs_tflm_int8": float((float_pred == tflm_pred).mean()),
+            "tflite_int8_vs_tflm_int8": float((tflite_pred == tflm_pred).mean()),
+        },
+        "tflite_vs_tflm_outputs": compare_int8(refs["tflite_int8"], refs["tflm_int8"]),
+        "quantization": {
+            "input_scale": float(refs["input_scale"]), "input_zero_point": int(refs["input_zero_point"]),
+            "output_scale": float(refs["output_scale"]), "output_zero_point": int(refs["output_zero_point"]),
+        },
+        "confusion_tflm_int8": confusion_matrix(labels, tflm_pred).tolist(),
+    }
+
+
+def confusion_matrix(labels: np.ndarray, pred: np.ndarray, classes: int = 10) -> np.ndarray:
+    cm = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(cm, (labels.astype(np.int64), pred.astype(np.int64)), 1)
+    return cm
+
+
+def format_table(metrics: dict) -> str:
+    acc, err, agr = metrics["accuracy"], metrics["errors"], metrics["agreement"]
+    d = metrics["tflite_vs_tflm_outputs"]
+    n = metrics["test_images"]
+    rows = [
+        f"{'model':<28}{'accuracy':>10}{'errors':>8}{'agrees with float':>20}",
+        f"{'float (Keras)':<28}{100 * acc['float']:>9.2f}%{err['float']:>8}{'-':>20}",
+        f"{'int8 tflite-runtime':<28}{100 * acc['tflite_int8']:>9.2f}%{err['tflite_int8']:>8}"
+        f"{100 * agr['float_vs_tflite_int8']:>19.2f}%",
+        f"{'int8 TFLM (golden)':<28}{100 * acc['tflm_int8']:>9.2f}%{err['tflm_int8']:>8}"
+        f"{100 * agr['float_vs_tflm_int8']:>19.2f}%",
+        "",
+        f"tflite-runtime vs TFLM int8 outputs on {n} images: {d['images_differing']} images differ "
+        f"({d['elements_differing']} of {d['elements_total']} values, max |diff| {d['max_abs_difference']}, "
+        f"|diff| histogram {d['abs_difference_histogram']}), top-1 differs on {d['argmax_disagreements']}",
+    ]
+    return "\n".join(rows)
+
+
+def write_confusion_png(path: Path, cm: np.ndarray, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    # Log-ish colour so the few off-diagonal errors stay visible next to ~1000 diagonal hits.
+    ax.imshow(np.log1p(cm), cmap="Blues")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if i == j else "black")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted digit (int8, TFLM)")
+    ax.set_ylabel("true digit")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    with atomic.atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
+def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers: int | None = None,
+             echo=click.echo) -> dict:
+    """Evaluate artifacts' .keras and .tflite on all test images; write metrics, references, PNG."""
+    from lenet_mcu.quantize.convert import TFLITE_NAME
+    from lenet_mcu.train.training import KERAS_NAME
+
+    artifacts = Path(artifacts)
+    model_path = Path(model_path) if model_path else artifacts / TFLITE_NAME
+    check_lenet_int8(model_path)  # a corrupt or foreign file stops here, before any slow work
+    workers = workers or default_workers()
+
+    t0 = time.perf_counter()
+    float_pred, labels = float_predictions(artifacts / KERAS_NAME, data_dir)
+    t_float = time.perf_counter() - t0
+    echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running int8 interpreters "
+         f"(tflite-runtime, TFLM x{workers} workers) in a subprocess")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=artifacts, prefix=".reference-") as tmp:
+        part = Path(tmp) / "reference.npz"
+        run_reference_process(model_path, data_dir, part, workers)
+        with np.load(part) as z:
+            refs = {k: z[k] for k in z.files}
+    if not np.array_equal(refs["labels"], labels):
+        raise LenetMcuError("test labels differ between the float and int8 runs (MNIST files changed mid-run?)")
+
+    references = {k: refs[k] for k in ("labels", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point",
+                                       "output_scale", "output_zero_point")}
+    references["float_pred"] = float_pred
+    references = {k: references[k] for k in (*REFERENCE_KEYS, "output_scale", "output_zero_point")}
+    save_npz(artifacts / REFERENCES_NAME, references)
+
+    metrics = build_metrics(refs, float_pred)
+    metrics["model"] = {"path": model_path.name, "sha256": atomic.sha256_file(model_path)}
+    metrics["seconds"] = {
+        "float_keras": round(t_float, 2),
+        "tflite_runtime": round(float(refs["tflite_seconds"]), 2),
+        "tflm": round(float(refs["tflm_seconds"]), 2),
+        "tflm_workers": int(refs["tflm_workers"]),
+        "evaluate_total": round(time.perf_counter() - t0, 2),
+    }
+    atomic.write_json(artifacts / METRICS_NAME, metrics)
+    cm = np.asarray(metrics["confusion_tflm_int8"])
+    write_confusion_png(
+        artifacts / CONFUSION_NAME, cm,
+        f"LeNet-5 int8 (TFLM) on {metrics['test_images']} MNIST test images: "
+        f"{100 * metrics['accuracy']['tflm_int8']:.2f}%",
+    )
+    echo(format_table(metrics))
+    return metrics

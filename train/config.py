@@ -1,0 +1,63 @@
+"""Training and quantization settings, with the default and the fast preset.
+
+Kept free of TensorFlow so the manifest and the CLI can read it anywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+DEFAULT_SEED = 1998  # the year of the LeNet-5 paper
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    seed: int = DEFAULT_SEED
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float = 2e-3        # Adam, first epoch
+    final_learning_rate: float = 5e-5  # last epoch; exponential decay in between
+    max_shift: int = 2                 # random translation in pixels (augmentation); 0 = off
+    c3_table: bool = False             # True: the paper's 60-of-96 C3 connection table
+    train_subset: int = 0              # 0 = all 60,000 training images
+    calibration_size: int = 500        # representative images for PTQ (from the training set)
+    fast: bool = False
+
+    def learning_rate_for(self, epoch: int) -> float:
+        """Exponential decay from learning_rate (epoch 0) to final_learning_rate (last epoch)."""
+        if self.epochs <= 1:
+            return self.learning_rate
+        ratio = self.final_learning_rate / self.learning_rate
+        return float(self.learning_rate * ratio ** (epoch / (self.epochs - 1)))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PipelineConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def training_key(self) -> dict:
+        """The settings that determine the trained weights (for checkpoint resume)."""
+        d = self.to_dict()
+        d.pop("calibration_size")
+        d.pop("fast")
+        return d
+
+
+# Fast: a smoke setting for tests and first looks; evaluation still covers all 10,000 test images.
+FAST_OVERRIDES = dict(epochs=2, train_subset=12000, calibration_size=100, fast=True)
+
+
+def make_config(
+    *, fast: bool = False, seed: int | None = None, epochs: int | None = None,
+    c3_table: bool | None = None, calibration_size: int | None = None,
+) -> PipelineConfig:
+    """Defaults (or the fast preset), then any value given on the command line."""
+    base = PipelineConfig(**FAST_OVERRIDES) if fast else PipelineConfig()
+    changes = {
+        k: v for k, v in dict(seed=seed, epochs=epochs, c3_table=c3_table, calibration_size=calibration_size).items()
+        if v is not None
+    }
+    return dataclasses.replace(base, **changes)
