@@ -13,7 +13,9 @@ size_t cobs_encode(const uint8_t *in, size_t n, uint8_t *out)
             code = 1;
         } else {
             out[o++] = in[i];
-            if (++code == 0xFF) {
+            /* A full block ends here; a new one starts only if data remains
+             * (no trailing 0x01 block, as the Python encoder). */
+            if (++code == 0xFF && i + 1 < n) {
                 out[code_at] = code;
                 code_at = o++;
                 code = 1;
