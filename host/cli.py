@@ -30,23 +30,26 @@ artifacts_option = click.option(
 @click.option("--build/--no-build", default=True, show_default=True, help="rebuild the firmware first if it is stale")
 @click.option("--icount/--no-icount", default=True, show_default=True,
               help="QEMU -icount shift=0: deterministic tick counts (one per instruction)")
+@click.option("--tflm-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              envvar="TFLM_DIR", help="TensorFlow Lite Micro source tree, to build --runtime tflm [env TFLM_DIR]")
 @click.option("--dry-run", is_flag=True, help="print the command line that would run, do nothing")
 @artifacts_option
-def flash(target, runtime, probe, interface, elf, build, icount, dry_run, artifacts):
+def flash(target, runtime, probe, interface, elf, build, icount, tflm_dir, dry_run, artifacts):
     """Run the firmware: start QEMU (detached; stop with `lenet-mcu stop`) or program a board."""
     if target == flash_mod.QEMU_TARGET:
         if dry_run:
             elf_path = elf or flash_mod.firmware_elf(artifacts, runtime)
             click.echo(shlex.join(flash_mod.qemu_command(elf_path.resolve(), flash_mod._free_port(), icount)))
             return
-        state = flash_mod.flash_qemu(artifacts, runtime, build=build and elf is None, icount=icount, elf=elf)
+        state = flash_mod.flash_qemu(artifacts, runtime, build=build and elf is None, icount=icount, elf=elf,
+                                     tflm_dir=tflm_dir)
         click.echo(f"QEMU is running {state['elf']} (pid {state['pid']}); serial port: {state['url']}")
         click.echo(f"verify with `lenet-mcu verify --artifacts {artifacts}`, stop with `lenet-mcu stop --artifacts {artifacts}`")
         return
     if dry_run:
         elf_path = elf or flash_mod.firmware_elf(artifacts, runtime)
     else:
-        elf_path = elf or flash_mod.ensure_firmware(artifacts, runtime, build=build)
+        elf_path = elf or flash_mod.ensure_firmware(artifacts, runtime, build=build, tflm_dir=tflm_dir)
     plan = flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=dry_run)
     if dry_run:
         click.echo(str(plan))

@@ -45,21 +45,24 @@ def firmware_elf(artifacts: Path, runtime: str) -> Path:
     return Path(artifacts) / "build" / runtime / "firmware.elf"
 
 
-def ensure_firmware(artifacts: Path, runtime: str = "native", build: bool = True, log=None) -> Path:
-    """Build the firmware if it is stale (the build decides), return the ELF path."""
+def ensure_firmware(artifacts: Path, runtime: str = "native", build: bool = True,
+                    tflm_dir: str | os.PathLike | None = None) -> Path:
+    """Generate code and build the firmware if stale (make decides what to redo); return the ELF."""
     artifacts = Path(artifacts)
     if runtime not in RUNTIMES:
         raise LenetMcuError(f"runtime {runtime!r} is unknown, expected one of {', '.join(RUNTIMES)}")
+    elf = firmware_elf(artifacts, runtime)
     if build:
         try:
             from lenet_mcu.firmware.build import build_firmware
+            from lenet_mcu.firmware.cli import ensure_codegen
         except ImportError as exc:
             raise LenetMcuError(f"cannot build the firmware in this install ({exc}); "
-                                f"build it elsewhere into {firmware_elf(artifacts, runtime)} and use --no-build") from None
-        result = build_firmware(artifacts, runtime)
-        elf = Path(getattr(result, "elf", result)) if result is not None else firmware_elf(artifacts, runtime)
-    else:
-        elf = firmware_elf(artifacts, runtime)
+                                f"build it elsewhere into {elf} and use --no-build") from None
+        gen_dir = ensure_codegen(runtime, artifacts)
+        tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
+        make_vars = {"TFLM_DIR": str(Path(tflm_dir).resolve())} if tflm_dir else None
+        elf = build_firmware(runtime, gen_dir, elf.parent, make_vars=make_vars)
     if not elf.is_file():
         raise LenetMcuError(f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime}` first")
     return elf
@@ -210,10 +213,10 @@ def stop_qemu(artifacts: Path) -> dict | None:
 
 
 def flash_qemu(artifacts: Path, runtime: str = "native", build: bool = True, icount: bool = True,
-               elf: Path | None = None, log=None) -> dict:
+               elf: Path | None = None, tflm_dir=None, log=None) -> dict:
     """Build if stale, (re)start QEMU with the firmware; returns the state (url, pid, port, elf...)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    elf = Path(elf) if elf else ensure_firmware(artifacts, runtime, build=build, log=log)
+    elf = Path(elf) if elf else ensure_firmware(artifacts, runtime, build=build, tflm_dir=tflm_dir)
     old = stop_qemu(artifacts)
     if old is not None:
         log(f"stopped the QEMU that was running (pid {old['pid']}, {old['url']})")

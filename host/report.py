@@ -111,6 +111,7 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         },
         "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
                      bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
+        "device_stats": session.get("device_stats"),
         "confusion_matrix": confusion.tolist(),
         "misclassified_images": misclassified.tolist(),
     }
@@ -163,6 +164,10 @@ def render_markdown(rep: dict) -> str:
     lines.append(f"| link events | {link['retransmits']} resends, {link['timeouts']} timeouts, "
                  f"{link['bad_frames_received']} bad frames, {link['duplicates_dropped']} duplicates dropped, "
                  f"{link['resets_detected']} device resets |")
+    ds = rep.get("device_stats")
+    if ds:
+        lines.append(f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
+                     f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |")
     lines += ["", "## Per-class accuracy", "", "| class | images | correct | accuracy |", "|---:|---:|---:|---:|"]
     for c, pc in acc["per_class"].items():
         lines.append(f"| {c} | {pc['images']} | {pc['correct']} | {_pct(pc['accuracy'])} |")

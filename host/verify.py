@@ -142,6 +142,15 @@ class _Request:
     rejections: int = 0
 
 
+_FATAL_ERRORS = {
+    proto.ErrorCode.BAD_INPUT: "firmware and host disagree on the input format",
+    proto.ErrorCode.BAD_LENGTH: "firmware and host disagree on the input format",
+    proto.ErrorCode.UNKNOWN_TYPE: "the firmware does not know INFER",
+    proto.ErrorCode.BAD_VERSION: "the firmware speaks another protocol version",
+    proto.ErrorCode.RUNTIME: "the inference runtime on the device fails (see its runtime_init/runtime_infer)",
+}
+
+
 class Device:
     """One device on a link: handshake, then pipelined INFER requests with retries.
 
@@ -195,14 +204,14 @@ class Device:
         """Wait for the boot HELLO or ask for one; check it is our model."""
         start = time.monotonic()
         deadline = start + self.hello_timeout
-        next_ask = start + 0.2  # give a booting device the chance to speak first
+        next_ask = start + 0.1  # give a booting device the chance to speak first
         valid_frames = 0
         bytes_before = self.link.bytes_in
         while time.monotonic() < deadline:
             now = time.monotonic()
             if now >= next_ask:
                 self._send(proto.encode_frame(proto.MsgType.HELLO_REQUEST, self._next_seq()))
-                next_ask = now + 0.5
+                next_ask = now + 0.25
             for frame in self._frames(min(0.05, max(0.0, deadline - now))):
                 valid_frames += 1
                 if frame.type == proto.MsgType.HELLO:
@@ -341,14 +350,30 @@ class Device:
             if req is None:
                 return  # a frame the device could not read (seq unknown): order or timeout resends it
             req.rejections += 1
-            if req.rejections >= 3 and code in (proto.ErrorCode.BAD_INPUT, proto.ErrorCode.BAD_LENGTH,
-                                                proto.ErrorCode.UNKNOWN_TYPE, proto.ErrorCode.BAD_VERSION):
+            if req.rejections >= 3 and code in _FATAL_ERRORS:
                 name = proto.ErrorCode(code).name
                 raise LenetMcuError(f"device rejects INFER for image {req.index} with ERROR {name} three times: "
-                                    "firmware and host disagree on the input format")
+                                    + _FATAL_ERRORS[code])
             send(req, time.monotonic())
-        else:
+        elif frame.type != proto.MsgType.STATS:
             self.stats.bad_frames_received += 1
+
+    def request_stats(self, tries: int = 3, wait: float = 0.5) -> proto.Stats | None:
+        """The device's counters (stack high-water mark, dropped bytes); None if it does not answer."""
+        for _ in range(tries):
+            seq = self._next_seq()
+            self._send(proto.encode_frame(proto.MsgType.STATS_REQUEST, seq))
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                for frame in self._frames(max(0.0, min(0.05, deadline - time.monotonic()))):
+                    if frame.type == proto.MsgType.STATS and frame.seq == seq:
+                        try:
+                            return proto.parse_stats(frame)
+                        except proto.FrameError:
+                            break
+                    if frame.type == proto.MsgType.ERROR and frame.seq == seq:
+                        return None  # firmware without STATS
+        return None
 
     def _reconnect(self, exc: LinkError) -> None:
         """A USB serial port vanishes while a board resets; QEMU may restart: reopen and re-handshake."""
@@ -445,12 +470,17 @@ def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: in
             finally:
                 bar.close()
             elapsed = time.monotonic() - t0
+            try:
+                device_stats = device.request_stats()
+            except LinkError:
+                device_stats = None
             records = {i: r for i, r in ckpt.records.items() if i < total}
         session = {
             "url": url, "baud": baud, "window": window, "timeout_s": timeout,
             "images": done_here, "seconds": elapsed,
             "bytes_out": link.bytes_out - bytes0[0], "bytes_in": link.bytes_in - bytes0[1],
             "link": device.stats.as_dict(), "resumed": resume,
+            "device_stats": device_stats.__dict__ if device_stats else None,
         }
     rep = report_mod.build_report(refs, records, total, hello, sha, session)
     if reports:

@@ -115,6 +115,10 @@ class FakeDevice(_Server):
                     continue
                 if item.type == proto.MsgType.HELLO_REQUEST:
                     conn.sendall(self._hello_frame(False, item.seq))
+                elif item.type == proto.MsgType.STATS_REQUEST:
+                    stats = proto.Stats(stack_peak_bytes=812, stack_size_bytes=2048, frames_ok=self.results_sent,
+                                        frames_bad=0, rx_dropped=0)
+                    conn.sendall(proto.encode_frame(proto.MsgType.STATS, item.seq, proto.pack_stats(stats)))
                 elif item.type == proto.MsgType.INFER:
                     self.infer_received += 1
                     reply = self._infer(item, size)

@@ -59,6 +59,7 @@ def test_happy_path_reports_bit_exact_and_accuracy(synth, artifacts):
     assert rep["throughput"]["images_per_second"] > 0
     assert rep["throughput"]["wire"]["bytes_to_device_per_image"] < 1024  # RLE made frames shorter than RAW
     assert rep["device"]["runtime"] == "fake"
+    assert rep["device_stats"]["stack_peak_bytes"] == 812
     out = artifacts / "verify"
     assert json.loads((out / "report.json").read_text())["result"] == "pass"
     assert "PASS" in (out / "report.md").read_text()
