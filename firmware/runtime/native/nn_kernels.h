@@ -16,9 +16,10 @@
  *    into the convolution that feeds it (stride == filter size), so the conv
  *    output never needs a buffer.
  *
- * The layer kernels are static inline and take a pointer to a static const
- * parameter block: each is called once from the generated infer(), so gcc
- * inlines it and folds the shapes into compile-time loop bounds.
+ * The layer kernels are always-inline and take a pointer to a static const
+ * parameter block: gcc inlines each call in the generated infer() and folds
+ * the shapes into compile-time loop bounds. Convolutions and fully connected
+ * layers compute two output channels per pass over the input.
  *
  * On Cortex-M4/M7 (__ARM_FEATURE_DSP) dot products use SXTB16 + SMLAD, two
  * 16x16 MACs per instruction; the portable C path gives identical sums.
@@ -34,6 +35,13 @@
 #define NN_USE_SIMD 1
 #else
 #define NN_USE_SIMD 0
+#endif
+
+/* Layer kernels are inlined into each call so their loop bounds become constants. */
+#if defined(__GNUC__)
+#define NN_INLINE static inline __attribute__((always_inline))
+#else
+#define NN_INLINE static inline
 #endif
 
 /* ------------------------------------------------------------ fixed point */
@@ -89,8 +97,18 @@ static inline uint32_t nn_read_u32(const int8_t *p)
     return v;
 }
 
-/* sum(a[i] * b[i]) for i < n, int8 x int8 -> int32. */
-static inline int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc)
+#if NN_USE_SIMD
+/* bytes 1 and 3 of v sign-extended to two int16 lanes (SXTB16 with ROR #8) */
+static inline uint32_t nn_sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+#endif
+
+/* acc + sum(a[i] * b[i]) for i < n, int8 x int8 -> int32. */
+NN_INLINE int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc)
 {
     int i = 0;
 #if NN_USE_SIMD
@@ -100,13 +118,53 @@ static inline int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t
         const uint32_t va = nn_read_u32(a + i);
         const uint32_t vb = nn_read_u32(b + i);
         acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(__sxtb16((va >> 8) | (va << 24)), __sxtb16((vb >> 8) | (vb << 24)), acc);
+        acc = __smlad(nn_sxtb16_ror8(va), nn_sxtb16_ror8(vb), acc);
     }
 #endif
     for (; i < n; ++i) {
         acc += (int32_t)a[i] * (int32_t)b[i];
     }
     return acc;
+}
+
+/* Two dot products sharing the input x: *acc0 += x.w0, *acc1 += x.w1
+   (the input is loaded and widened once for two output channels). */
+NN_INLINE void nn_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, int32_t *acc0, int32_t *acc1)
+{
+    int32_t a0 = *acc0;
+    int32_t a1 = *acc1;
+    int i = 0;
+#if NN_USE_SIMD
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t vx = nn_read_u32(x + i);
+        const uint32_t x02 = __sxtb16(vx);
+        const uint32_t x13 = nn_sxtb16_ror8(vx);
+        const uint32_t v0 = nn_read_u32(w0 + i);
+        const uint32_t v1 = nn_read_u32(w1 + i);
+        a0 = __smlad(x02, __sxtb16(v0), a0);
+        a0 = __smlad(x13, nn_sxtb16_ror8(v0), a0);
+        a1 = __smlad(x02, __sxtb16(v1), a1);
+        a1 = __smlad(x13, nn_sxtb16_ror8(v1), a1);
+    }
+#endif
+    for (; i < n; ++i) {
+        a0 += (int32_t)x[i] * (int32_t)w0[i];
+        a1 += (int32_t)x[i] * (int32_t)w1[i];
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
+/* requantize, add the zero point, clamp, then the optional element-wise table */
+NN_INLINE int32_t nn_output_stage(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
+                                  int32_t act_min, int32_t act_max, const int8_t *lut)
+{
+    int32_t v = nn_requantize(acc, multiplier, shift) + zero_point;
+    v = nn_clamp(v, act_min, act_max);
+    if (lut != 0) {
+        v = lut[v + 128];
+    }
+    return v;
 }
 
 /* ---------------------------------------------------------------- layers */
@@ -130,44 +188,65 @@ typedef struct {
     int32_t pool_act_min, pool_act_max;
 } nn_conv_params;
 
-static inline int8_t nn_conv_point(const nn_conv_params *p, const int8_t *input, int oy, int ox, int oc)
+/* Output channels oc and oc + 1 at conv position (oy, ox) (oc1 == oc for an odd last channel). */
+NN_INLINE void nn_conv_pair(const nn_conv_params *p, const int8_t *input, int oy, int ox, int oc, int pair,
+                            int32_t *v0, int32_t *v1)
 {
     const int row_len = p->filter_w * p->in_c; /* one filter row is contiguous in NHWC */
     const int8_t *in_row = input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
-    const int8_t *f_row = p->filter + oc * p->filter_h * row_len;
-    int32_t acc = p->bias[oc];
-    for (int ky = 0; ky < p->filter_h; ++ky) {
-        acc = nn_dot_s8(in_row, f_row, row_len, acc);
-        in_row += p->in_w * p->in_c;
-        f_row += row_len;
+    const int8_t *f0 = p->filter + oc * p->filter_h * row_len;
+    int32_t acc0 = p->bias[oc];
+    if (pair) {
+        const int8_t *f1 = f0 + p->filter_h * row_len;
+        int32_t acc1 = p->bias[oc + 1];
+        for (int ky = 0; ky < p->filter_h; ++ky) {
+            nn_dot2_s8(in_row, f0, f1, row_len, &acc0, &acc1);
+            in_row += p->in_w * p->in_c;
+            f0 += row_len;
+            f1 += row_len;
+        }
+        *v1 = nn_output_stage(acc1, p->multiplier[oc + 1], p->shift[oc + 1], p->out_zero_point,
+                              p->act_min, p->act_max, p->lut);
+    } else {
+        for (int ky = 0; ky < p->filter_h; ++ky) {
+            acc0 = nn_dot_s8(in_row, f0, row_len, acc0);
+            in_row += p->in_w * p->in_c;
+            f0 += row_len;
+        }
     }
-    int32_t v = nn_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->out_zero_point;
-    v = nn_clamp(v, p->act_min, p->act_max);
-    if (p->lut != 0) {
-        v = p->lut[v + 128];
-    }
-    return (int8_t)v;
+    *v0 = nn_output_stage(acc0, p->multiplier[oc], p->shift[oc], p->out_zero_point,
+                          p->act_min, p->act_max, p->lut);
 }
 
-static inline void nn_conv2d_s8(const nn_conv_params *p, const int8_t *input, int8_t *output)
+NN_INLINE void nn_conv2d_s8(const nn_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int out_h = p->conv_out_h / p->pool_h;
     const int out_w = p->conv_out_w / p->pool_w;
     const int32_t count = p->pool_h * p->pool_w;
     for (int y = 0; y < out_h; ++y) {
         for (int x = 0; x < out_w; ++x) {
-            for (int oc = 0; oc < p->out_c; ++oc) {
-                if (count == 1) {
-                    *output++ = nn_conv_point(p, input, y, x, oc);
-                    continue;
-                }
-                int32_t sum = 0;
+            int8_t *out = output + (y * out_w + x) * p->out_c;
+            for (int oc = 0; oc < p->out_c; oc += 2) {
+                const int pair = oc + 1 < p->out_c;
+                int32_t sum0 = 0;
+                int32_t sum1 = 0;
                 for (int py = 0; py < p->pool_h; ++py) {
                     for (int px = 0; px < p->pool_w; ++px) {
-                        sum += nn_conv_point(p, input, y * p->pool_h + py, x * p->pool_w + px, oc);
+                        int32_t v0;
+                        int32_t v1 = 0;
+                        nn_conv_pair(p, input, y * p->pool_h + py, x * p->pool_w + px, oc, pair, &v0, &v1);
+                        sum0 += v0;
+                        sum1 += v1;
                     }
                 }
-                *output++ = (int8_t)nn_clamp(nn_rounded_average(sum, count), p->pool_act_min, p->pool_act_max);
+                if (count > 1) { /* fused AVERAGE_POOL_2D */
+                    sum0 = nn_clamp(nn_rounded_average(sum0, count), p->pool_act_min, p->pool_act_max);
+                    sum1 = nn_clamp(nn_rounded_average(sum1, count), p->pool_act_min, p->pool_act_max);
+                }
+                out[oc] = (int8_t)sum0;
+                if (pair) {
+                    out[oc + 1] = (int8_t)sum1;
+                }
             }
         }
     }
@@ -185,21 +264,25 @@ typedef struct {
     const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
 } nn_fc_params;
 
-static inline void nn_fully_connected_s8(const nn_fc_params *p, const int8_t *input, int8_t *output)
+NN_INLINE void nn_fully_connected_s8(const nn_fc_params *p, const int8_t *input, int8_t *output)
 {
     for (int b = 0; b < p->batches; ++b) {
-        const int8_t *w = p->weights;
-        for (int o = 0; o < p->out_features; ++o) {
-            const int32_t acc = nn_dot_s8(input, w, p->in_features, p->bias[o]);
-            int32_t v = nn_requantize(acc, p->multiplier[o], p->shift[o]) + p->out_zero_point;
-            v = nn_clamp(v, p->act_min, p->act_max);
-            if (p->lut != 0) {
-                v = p->lut[v + 128];
+        for (int o = 0; o < p->out_features; o += 2) {
+            const int8_t *w0 = p->weights + o * p->in_features;
+            int32_t acc0 = p->bias[o];
+            if (o + 1 < p->out_features) {
+                int32_t acc1 = p->bias[o + 1];
+                nn_dot2_s8(input, w0, w0 + p->in_features, p->in_features, &acc0, &acc1);
+                output[o + 1] = (int8_t)nn_output_stage(acc1, p->multiplier[o + 1], p->shift[o + 1],
+                                                        p->out_zero_point, p->act_min, p->act_max, p->lut);
+            } else {
+                acc0 = nn_dot_s8(input, w0, p->in_features, acc0);
             }
-            *output++ = (int8_t)v;
-            w += p->in_features;
+            output[o] = (int8_t)nn_output_stage(acc0, p->multiplier[o], p->shift[o],
+                                                p->out_zero_point, p->act_min, p->act_max, p->lut);
         }
         input += p->in_features;
+        output += p->out_features;
     }
 }
 
@@ -212,7 +295,7 @@ typedef struct {
     int32_t act_min, act_max;
 } nn_pool_params;
 
-static inline void nn_avg_pool_s8(const nn_pool_params *p, const int8_t *input, int8_t *output)
+NN_INLINE void nn_avg_pool_s8(const nn_pool_params *p, const int8_t *input, int8_t *output)
 {
     for (int oy = 0; oy < p->out_h; ++oy) {
         for (int ox = 0; ox < p->out_w; ++ox) {
@@ -239,7 +322,7 @@ static inline void nn_avg_pool_s8(const nn_pool_params *p, const int8_t *input, 
 }
 
 /* Element-wise int8 op through its 256-entry table (indexed by value + 128). */
-static inline void nn_lut_s8(const int8_t *lut, const int8_t *input, int8_t *output, int count)
+NN_INLINE void nn_lut_s8(const int8_t *lut, const int8_t *input, int8_t *output, int count)
 {
     for (int i = 0; i < count; ++i) {
         output[i] = lut[input[i] + 128];

@@ -1,0 +1,33 @@
+/* runtime_native.c: include/runtime.h implemented by the generated infer().
+ *
+ * The model (weights, constants, buffer plan, infer()) is native_model.c from
+ * `lenet-mcu codegen --runtime native`; the kernels are nn_kernels.[ch].
+ * There is nothing to prepare at run time: all constants are in flash and the
+ * activation arena is a static array.
+ */
+#include "runtime.h"
+
+#include "model_info.h"
+#include "native_model.h"
+
+#if NATIVE_INPUT_BYTES != MODEL_INPUT_BYTES || NATIVE_OUTPUT_COUNT != MODEL_OUTPUT_COUNT
+#error "native_model.h and model_info.h come from different models: run lenet-mcu codegen again"
+#endif
+
+const char runtime_name[] = "native";
+
+int runtime_init(void)
+{
+    return 0;
+}
+
+int runtime_infer(const int8_t *input, int8_t *output)
+{
+    infer(input, output);
+    return 0;
+}
+
+uint32_t runtime_arena_bytes(void)
+{
+    return NATIVE_ARENA_BYTES;
+}
