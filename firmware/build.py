@@ -38,14 +38,18 @@ def _run_make(args: list[str], build_dir: Path, what: str) -> None:
                           capture_output=True, text=True)
     atomic.write_text(log, proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        # make's own "*** ... Stop." line is the most useful one-liner.
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        stop = [l for l in lines if "***" in l]
-        reason = (stop or lines or ["no output"])[-1 if not stop else 0]
-        reason = re.sub(r"^.*?\*\*\* ", "", reason).removesuffix(".  Stop.")
-        if "error:" in proc.stderr and not stop:
-            reason = next(l for l in lines if "error:" in l)
-        raise LenetMcuError(f"{what} failed: {reason.strip()} (full log: {log})")
+        raise LenetMcuError(f"{what} failed: {_first_cause(proc.stderr)} (full log: {log})")
+
+
+def _first_cause(stderr: str) -> str:
+    """The one line of a failed make run that says what is wrong."""
+    lines = [l.strip() for l in stderr.splitlines() if l.strip()]
+    for pattern in (r"\berror: (?!ld returned)", r"undefined reference|multiple definition|will not fit|overflowed",
+                    r"\*\*\* (?!\[)"):  # compiler, linker, then make's own $(error ...)
+        for line in lines:
+            if re.search(pattern, line):
+                return re.sub(r"^.*?\*\*\* ", "", line).removesuffix(".  Stop.")
+    return lines[-1] if lines else "no output"
 
 
 def _make_vars(runtime: str, model_dir: Path, build_dir: Path, board: str,

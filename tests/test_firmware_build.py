@@ -1,0 +1,116 @@
+"""Building the firmware: from a clean clone, clear errors, up-to-date checks,
+size figures, and `lenet-mcu build`'s codegen staleness rule."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fw_helpers import ECHO_DIR, ECHO_MAKE_VARS
+from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.firmware import build as fwbuild
+from lenet_mcu.firmware import cli as fwcli
+
+REPO = Path(__file__).resolve().parents[1]
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                               reason="needs gcc-arm-none-eabi libnewlib-arm-none-eabi")
+
+
+def test_missing_toolchain_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    with pytest.raises(LenetMcuError, match="install gcc-arm-none-eabi libnewlib-arm-none-eabi"):
+        fwbuild.build_firmware("echo", ECHO_DIR, tmp_path / "b", make_vars=ECHO_MAKE_VARS)
+
+
+def test_model_dir_without_model_info_is_named(tmp_path):
+    with pytest.raises(LenetMcuError, match=rf"{tmp_path}.*model_info\.h.*lenet-mcu codegen"):
+        fwbuild.build_firmware("native", tmp_path, tmp_path / "b")
+
+
+def test_make_explains_a_missing_model_dir(tmp_path):
+    proc = subprocess.run(["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={tmp_path}"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "has no model_info.h" in proc.stderr and "MODEL_DIR" in proc.stderr
+
+
+@needs_arm
+def test_unknown_runtime_is_one_clear_error(tmp_path):
+    with pytest.raises(LenetMcuError, match="RUNTIME=nosuch: runtime directory .* does not exist"):
+        fwbuild.build_firmware("nosuch", ECHO_DIR, tmp_path)
+
+
+@needs_arm
+def test_build_from_a_clean_clone(tmp_path):
+    """Only committed files, only the Debian toolchain: the Makefile must work."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    fixture = clone / "tests" / "firmware_fixtures" / "echo"
+    build = tmp_path / "build"
+    proc = subprocess.run(["make", "-C", str(clone / "firmware"), "RUNTIME=echo", "RUNTIME_DIR=",
+                           f"MODEL_DIR={fixture}", f"BUILD_DIR={build}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("firmware.elf", "firmware.bin", "firmware.map"):
+        assert (build / name).stat().st_size > 0
+    assert "warning" not in proc.stderr.lower(), proc.stderr
+    assert "text" in proc.stdout and "bss" in proc.stdout  # size printed
+
+
+@needs_arm
+def test_second_build_compiles_nothing_and_sizes_are_reported(tmp_path):
+    elf = fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, make_vars=ECHO_MAKE_VARS)
+    first = elf.stat().st_mtime_ns
+    fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, make_vars=ECHO_MAKE_VARS)
+    assert elf.stat().st_mtime_ns == first
+    assert "arm-none-eabi-gcc" not in (tmp_path / "build.log").read_text()
+    size = fwbuild.size_report(elf)
+    assert size["flash_bytes"] == size["text_bytes"] + size["data_bytes"] > 1000
+    assert size["ram_static_bytes"] == size["data_bytes"] + size["bss_bytes"] + size["stack_reserved_bytes"]
+    assert size["stack_reserved_bytes"] == 2048
+    # A changed setting rebuilds (objects depend on the command line).
+    fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, make_vars={**ECHO_MAKE_VARS, "HSE_HZ": "25000000"})
+    assert elf.stat().st_mtime_ns != first
+
+
+@needs_arm
+def test_hse_frequency_must_give_168_mhz(tmp_path):
+    with pytest.raises(LenetMcuError, match="HSE_HZ"):
+        fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, make_vars={**ECHO_MAKE_VARS, "HSE_HZ": "12500000"})
+
+
+def _touch(path: Path, mtime: float) -> None:
+    path.write_text("x")
+    os.utime(path, (mtime, mtime))
+
+
+def test_codegen_runs_only_when_missing_or_older_than_the_model(tmp_path, monkeypatch):
+    import lenet_mcu.codegen as codegen
+    calls = []
+
+    def fake_generate(runtime, tflite_path, out_dir):
+        calls.append((runtime, Path(tflite_path), Path(out_dir)))
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "model_info.h").write_text("/* generated */")
+
+    monkeypatch.setattr(codegen, "generate", fake_generate, raising=False)
+    tflite = tmp_path / "lenet5_int8.tflite"
+    _touch(tflite, 1_000_000)
+    gen = fwcli.ensure_codegen("native", tmp_path)
+    assert calls == [("native", tflite, tmp_path / "codegen" / "native")] and gen == calls[0][2]
+    os.utime(gen / "model_info.h", (2_000_000, 2_000_000))
+    fwcli.ensure_codegen("native", tmp_path)
+    assert len(calls) == 1  # fresh: not regenerated
+    os.utime(tflite, (3_000_000, 3_000_000))
+    fwcli.ensure_codegen("native", tmp_path)
+    assert len(calls) == 2  # model newer: regenerated
+
+
+def test_build_command_without_a_model_fails_in_one_line(tmp_path):
+    from conftest import run_cli
+    proc = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'lenet5_int8.tflite'} not found: run `lenet-mcu quantize --artifacts {tmp_path}` first"]
