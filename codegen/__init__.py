@@ -1,1 +1,42 @@
-"""Stage 3: the int8 model as C: native interpreter-free runtime and TFLite Micro harness."""
+"""Stage 3: the int8 model as C: native interpreter-free runtime and TFLite Micro harness.
+
+    from lenet_mcu.codegen import generate
+    generate("native", "artifacts/lenet5_int8.tflite", "artifacts/codegen/native")
+
+Nothing in this package imports TensorFlow.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from lenet_mcu.errors import LenetMcuError
+
+RUNTIMES = ("native", "tflm")
+
+
+def generate(runtime: str, tflite_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Generate the C sources of `runtime` for the model at tflite_path into out_dir.
+
+    Returns the files written. Raises LenetMcuError for a model the runtime
+    cannot run (unsupported operator, type or shape), before anything is written.
+    """
+    if runtime == "native":
+        from lenet_mcu.codegen import native
+
+        return native.generate(tflite_path, out_dir)
+    if runtime == "tflm":
+        try:
+            tflm = importlib.import_module("lenet_mcu.codegen.tflm")
+        except ModuleNotFoundError as exc:
+            if exc.name != "lenet_mcu.codegen.tflm":
+                raise
+            raise LenetMcuError("the tflm code generator (lenet_mcu.codegen.tflm) is not part of this install") from None
+        generator = getattr(tflm, "generate", None) or getattr(tflm, "generate_tflm", None)
+        if generator is None:
+            raise LenetMcuError("lenet_mcu.codegen.tflm has no generate() function")
+        result = generator(tflite_path, out_dir)
+        if isinstance(result, (list, tuple)):
+            return [Path(p) for p in result]
+        return sorted(p for p in Path(out_dir).iterdir() if p.is_file())
+    raise LenetMcuError(f"runtime {runtime!r} is unknown, expected one of {', '.join(RUNTIMES)}")
