@@ -206,29 +206,37 @@ def confusion_png(confusion: np.ndarray) -> bytes:
     ax.set_xlabel("predicted on device")
     ax.set_ylabel("true label")
     ax.set_title(f"Confusion matrix ({int(confusion.sum())} images)")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.93)
     return _figure_png(fig)
 
 
 def misclassified_png(images: np.ndarray, labels: np.ndarray, preds: dict, indices: list[int]) -> bytes:
+    """One mosaic image (fast to draw) with 'true/pred' captions under each digit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = indices[:GALLERY_MAX]
+    shown = list(indices[:GALLERY_MAX])
     cols = 10
     rows = max(1, math.ceil(len(shown) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.45 + 0.5), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, shown):
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"#{i}\ntrue {labels[i]} pred {preds[i]}", fontsize=7)
+    cell_h, cell_w = 28 + 12, 28 + 4  # room for the caption below each digit
+    mosaic = np.zeros((rows * cell_h, cols * cell_w), np.uint8)
+    for k, i in enumerate(shown):
+        r, c = divmod(k, cols)
+        mosaic[r * cell_h: r * cell_h + 28, c * cell_w + 2: c * cell_w + 30] = images[i]
+    fig = plt.figure(figsize=(cols * 0.9, rows * 1.15 + 0.4))
+    ax = fig.add_axes((0, 0, 1, rows * 1.15 / (rows * 1.15 + 0.4)))
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
+    for k, i in enumerate(shown):
+        r, c = divmod(k, cols)
+        ax.text(c * cell_w + 16, r * cell_h + 34, f"#{i}: {labels[i]}->{preds[i]}", ha="center", va="center",
+                fontsize=6.5, color="darkred")
     more = f", first {len(shown)} shown" if len(indices) > len(shown) else ""
-    title = f"Misclassified on device: {len(indices)} images{more}" if indices else "No misclassified images"
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    title = (f"Misclassified on device: {len(indices)} images{more} (true->predicted)" if len(indices)
+             else "No misclassified images")
+    fig.suptitle(title, fontsize=9, y=0.995, va="top")
     return _figure_png(fig)
 
 

@@ -206,6 +206,7 @@ class Device:
         deadline = start + self.hello_timeout
         next_ask = start + 0.1  # give a booting device the chance to speak first
         valid_frames = 0
+        echoed = 0
         bytes_before = self.link.bytes_in
         while time.monotonic() < deadline:
             now = time.monotonic()
@@ -214,6 +215,7 @@ class Device:
                 next_ask = now + 0.25
             for frame in self._frames(min(0.05, max(0.0, deadline - now))):
                 valid_frames += 1
+                echoed += frame.type < 0x80  # host->device types coming back: an echo or loopback
                 if frame.type == proto.MsgType.HELLO:
                     hello = self._accept_hello(frame)
                     return hello
@@ -225,6 +227,9 @@ class Device:
         if valid_frames == 0:
             raise LenetMcuError(f"{url} answered {received} bytes but no lenet-mcu frame within {self.hello_timeout:g} s: "
                                 "wrong port or baud rate, or another firmware")
+        if echoed == valid_frames:
+            raise LenetMcuError(f"{url} echoes what the host sends and never answers HELLO: "
+                                "a loopback or a terminal, not the board's UART")
         raise LenetMcuError(f"{url} answered {valid_frames} protocol frames but no HELLO within {self.hello_timeout:g} s: "
                             "firmware speaks another protocol version?")
 
