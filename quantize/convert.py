@@ -59,8 +59,9 @@ def quiet_converter():
 
 def convert_to_int8(model, calibration: np.ndarray) -> bytes:
     """Keras model -> int8 TFLite flatbuffer (int8 in/out, builtin int8 ops only)."""
-    import tensorflow as tf
+    from lenet_mcu.train.tf_import import import_tensorflow
 
+    tf = import_tensorflow()
     import keras
 
     # A batch-1 twin of the model (same layers, same weights): static shapes let the

@@ -36,7 +36,10 @@ def float_predictions(keras_path: Path, data_dir) -> tuple[np.ndarray, np.ndarra
 
     model = load_keras_model(keras_path)
     images, labels = mnist.load_split("test", data_dir)
-    probs = model.predict(mnist.preprocess(images), batch_size=1000, verbose=0)
+    from lenet_mcu.train.tf_import import quiet_stderr
+
+    with quiet_stderr():
+        probs = model.predict(mnist.preprocess(images), batch_size=1000, verbose=0)
     return np.argmax(probs, axis=1).astype(np.uint8), labels
 
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-import keras
+from lenet_mcu.train.tf_import import import_tensorflow
+
+import_tensorflow()
+import keras  # noqa: E402
 
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.train.architecture import (  # noqa: F401  (re-exported for callers)

@@ -107,8 +107,10 @@ def _load_checkpoint(ckpt_dir: Path, config: PipelineConfig):
 
 def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True, echo=click.echo) -> dict:
     """Train, checkpoint each epoch, write artifacts/lenet5.keras; return the training record."""
+    from lenet_mcu.train.tf_import import import_tensorflow, quiet_stderr
+
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     from lenet_mcu.train.model import build_lenet5
 
@@ -141,8 +143,10 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
         x_epoch = random_shift(x_train[order], config.max_shift, rng)
         lr = config.learning_rate_for(epoch)
         model.optimizer.learning_rate.assign(lr)
-        fit = model.fit(x_epoch, y_train[order], batch_size=config.batch_size, epochs=1, shuffle=False, verbose=verbose)
-        test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+        with quiet_stderr():
+            fit = model.fit(x_epoch, y_train[order], batch_size=config.batch_size, epochs=1, shuffle=False,
+                            verbose=verbose)
+            test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
         record = {
             "epoch": epoch + 1, "learning_rate": lr,
             "loss": float(fit.history["loss"][-1]), "train_accuracy": float(fit.history["accuracy"][-1]),
