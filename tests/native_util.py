@@ -1,0 +1,152 @@
+"""Helpers for the native-runtime tests: tiny TFLite models, a gcc build of the generated C.
+
+Models are made with lenet_mcu.codegen.reference.build_model (the flatbuffer
+schema object API that tflite-micro ships), so no TensorFlow is needed.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from lenet_mcu.codegen import native
+from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+KERNEL_DIR = REPO_ROOT / "firmware" / "runtime" / "native"
+DRIVER = Path(__file__).with_name("native_host_driver.c")
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wshadow", "-pedantic", "-Werror"]
+
+ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+PAD = {"SAME": 0, "VALID": 1}
+
+
+def have_gcc() -> bool:
+    return shutil.which("gcc") is not None
+
+
+def build_driver(gen_dir: Path, extra_flags: list[str] | None = None) -> Path:
+    """Compile generated model + kernels + the stdin/stdout driver with the host gcc."""
+    exe = gen_dir / "driver"
+    cmd = ["gcc", *CFLAGS, *(extra_flags or []), f"-I{gen_dir}", f"-I{KERNEL_DIR}",
+           str(gen_dir / "native_model.c"), str(KERNEL_DIR / "nn_kernels.c"), str(DRIVER), "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"gcc failed:\n{' '.join(cmd)}\n{proc.stderr[-4000:]}")
+    return exe
+
+
+def run_driver(exe: Path, inputs: np.ndarray, output_count: int) -> np.ndarray:
+    data = np.ascontiguousarray(inputs, dtype=np.int8).tobytes()
+    proc = subprocess.run([str(exe)], input=data, capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return np.frombuffer(proc.stdout, np.int8).reshape(len(inputs), output_count)
+
+
+def native_outputs(model_bytes: bytes, inputs: np.ndarray, work: Path) -> np.ndarray:
+    """Codegen + gcc + run: the native runtime's int8 outputs for a model given as bytes."""
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "model.tflite"
+    path.write_bytes(model_bytes)
+    gen = work / "gen"
+    native.generate(path, gen)
+    exe = build_driver(gen)
+    plan = native.lower(native.load_model(path))
+    return run_driver(exe, inputs.reshape(len(inputs), -1), plan.model.output.size)
+
+
+def random_inputs(rng, count: int, shape) -> np.ndarray:
+    return rng.integers(-128, 128, size=(count, *shape), dtype=np.int8)
+
+
+def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1), activation="NONE",
+               per_channel=True, tanh=False, pool=None, pool_padding="VALID", fc_after=False) -> bytes:
+    """CONV_2D [+ TANH] [+ AVERAGE_POOL_2D] with random int8 weights and quantization."""
+    h, w, c = in_shape
+    kh, kw = kernel
+    sh, sw = stride
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    in_scale = float(rng.uniform(0.004, 0.05))
+    in_zp = int(rng.integers(-128, 128))
+    w_scales = rng.uniform(0.002, 0.02, size=out_c if per_channel else 1).astype(np.float32)
+    weights = rng.integers(-127, 128, size=(out_c, kh, kw, c), dtype=np.int8)
+    bias = rng.integers(-(1 << 14), 1 << 14, size=out_c).astype(np.int32)
+    # output scale so that values roughly fill int8, with some saturation
+    out_scale = float(in_scale * float(np.mean(w_scales)) * 64.0 * np.sqrt(kh * kw * c) / 20.0)
+    out_zp = int(rng.integers(-20, 21))
+    tensors = [
+        TensorSpec("input", (1, h, w, c), "int8", in_scale, in_zp),
+        TensorSpec("filter", (out_c, kh, kw, c), "int8", list(w_scales), 0, 0, weights),
+        TensorSpec("bias", (out_c,), "int32", [float(in_scale * s) for s in w_scales], 0, 0, bias),
+        TensorSpec("conv", (1, oh, ow, out_c), "int8", out_scale, out_zp),
+    ]
+    ops = [OperatorSpec("CONV_2D", [0, 1, 2], [3], {
+        "padding": PAD["VALID"], "strideW": sw, "strideH": sh, "fusedActivationFunction": ACT[activation],
+        "dilationWFactor": 1, "dilationHFactor": 1})]
+    last = 3
+    if tanh:
+        tensors.append(TensorSpec("tanh", (1, oh, ow, out_c), "int8", 1.0 / 128, 0))
+        ops.append(OperatorSpec("TANH", [last], [len(tensors) - 1]))
+        last = len(tensors) - 1
+    if pool is not None:
+        (ph, pw), (psh, psw) = pool
+        t = tensors[last]
+        if pool_padding == "VALID":
+            qh, qw = (oh - ph) // psh + 1, (ow - pw) // psw + 1
+        else:
+            qh, qw = -(-oh // psh), -(-ow // psw)
+        tensors.append(TensorSpec("pool", (1, qh, qw, out_c), "int8", t.scale, t.zero_point))
+        ops.append(OperatorSpec("AVERAGE_POOL_2D", [last], [len(tensors) - 1], {
+            "padding": PAD[pool_padding], "strideW": psw, "strideH": psh, "filterWidth": pw, "filterHeight": ph,
+            "fusedActivationFunction": 0}))
+        last = len(tensors) - 1
+    return build_model(tensors, ops, [0], [last])
+
+
+def fc_model(rng, in_features=48, out_features=11, per_channel=True, activation="NONE", tanh=False,
+             in_shape=None) -> bytes:
+    in_scale = float(rng.uniform(0.004, 0.05))
+    in_zp = int(rng.integers(-128, 128))
+    w_scales = rng.uniform(0.002, 0.02, size=out_features if per_channel else 1).astype(np.float32)
+    weights = rng.integers(-127, 128, size=(out_features, in_features), dtype=np.int8)
+    bias = rng.integers(-(1 << 14), 1 << 14, size=out_features).astype(np.int32)
+    out_scale = float(in_scale * float(np.mean(w_scales)) * 64.0 * np.sqrt(in_features) / 20.0)
+    out_zp = int(rng.integers(-20, 21))
+    # per-tensor: TFLM checks that the bias scale matches input_scale * filter_scale
+    bias_scales = [float(np.float32(in_scale) * s) for s in w_scales]
+    tensors = [
+        TensorSpec("input", tuple(in_shape or (1, 1, 1, in_features)), "int8", in_scale, in_zp),
+        TensorSpec("weights", (out_features, in_features), "int8", list(w_scales), 0, 0, weights),
+        TensorSpec("bias", (out_features,), "int32", bias_scales, 0, 0, bias),
+        TensorSpec("fc", (1, out_features), "int8", out_scale, out_zp),
+    ]
+    ops = [OperatorSpec("FULLY_CONNECTED", [0, 1, 2], [3], {"fusedActivationFunction": ACT[activation]})]
+    last = 3
+    if tanh:
+        tensors.append(TensorSpec("tanh", (1, out_features), "int8", 1.0 / 128, 0))
+        ops.append(OperatorSpec("TANH", [3], [4]))
+        last = 4
+    return build_model(tensors, ops, [0], [last])
+
+
+def unary_model(op: str, shape, in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+                options: dict | None = None) -> bytes:
+    tensors = [TensorSpec("input", tuple(shape), "int8", in_scale, in_zp),
+               TensorSpec("output", tuple(shape), "int8", out_scale, out_zp)]
+    return build_model(tensors, [OperatorSpec(op, [0], [1], options or {})], [0], [1])
+
+
+def pool_model(in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NONE") -> bytes:
+    h, w, c = in_shape
+    if padding == "VALID":
+        oh, ow = (h - filt[0]) // stride[0] + 1, (w - filt[1]) // stride[1] + 1
+    else:
+        oh, ow = -(-h // stride[0]), -(-w // stride[1])
+    tensors = [TensorSpec("input", (1, h, w, c), "int8", scale, zp),
+               TensorSpec("output", (1, oh, ow, c), "int8", scale, zp)]
+    ops = [OperatorSpec("AVERAGE_POOL_2D", [0], [1], {
+        "padding": PAD[padding], "strideW": stride[1], "strideH": stride[0], "filterWidth": filt[1],
+        "filterHeight": filt[0], "fusedActivationFunction": ACT[activation]})]
+    return build_model(tensors, ops, [0], [1])

@@ -1,0 +1,110 @@
+"""Each native kernel against TFLite Micro, through the real path: one-op (or fused) model
+-> lenet-mcu codegen -> gcc -> every output byte compared with the tflite-micro interpreter.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_mcu.codegen import native
+from lenet_mcu.codegen.model_info import load_model
+from lenet_mcu.codegen.reference import TflmRunner
+
+from native_util import (conv_model, fc_model, have_gcc, native_outputs, pool_model, random_inputs,
+                         unary_model)
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
+
+COUNT = 2000  # random int8 inputs per model
+
+
+def check(model: bytes, tmp_path, rng, count: int = COUNT, extra: np.ndarray | None = None):
+    runner = TflmRunner(model)
+    x = random_inputs(rng, count, runner.input_shape[1:])
+    if extra is not None:
+        x = np.concatenate([extra.reshape((-1,) + x.shape[1:]), x])
+    want = runner.run(x).reshape(len(x), -1)
+    got = native_outputs(model, x, tmp_path)
+    bad = np.nonzero(np.any(got != want, axis=1))[0]
+    assert bad.size == 0, (f"{bad.size} of {len(x)} inputs differ; first #{bad[0]}:\n"
+                           f"tflm   {want[bad[0]][:16]}\nnative {got[bad[0]][:16]}")
+    return want
+
+
+@pytest.mark.parametrize("in_shape,out_c,kernel,stride,activation,per_channel", [
+    ((32, 32, 1), 6, (5, 5), (1, 1), "NONE", True),      # LeNet C1
+    ((14, 14, 6), 16, (5, 5), (1, 1), "NONE", True),     # LeNet C3
+    ((5, 5, 16), 120, (5, 5), (1, 1), "NONE", True),     # LeNet C5
+    ((11, 9, 3), 5, (3, 3), (2, 2), "RELU", True),       # odd channel count, stride 2
+    ((10, 13, 4), 4, (3, 2), (1, 3), "RELU6", False),    # per-tensor filter, non-square
+    ((8, 8, 7), 3, (1, 1), (1, 1), "RELU_N1_TO_1", True),
+])
+def test_conv2d_matches_tflm(tmp_path, in_shape, out_c, kernel, stride, activation, per_channel):
+    rng = np.random.default_rng(hash((in_shape, out_c, stride)) % 2**32)
+    want = check(conv_model(rng, in_shape, out_c, kernel, stride, activation, per_channel), tmp_path, rng)
+    # the test is only meaningful if the outputs are spread out, not all clamped
+    assert len(np.unique(want)) > 20
+
+
+@pytest.mark.parametrize("pool", [None, ((2, 2), (2, 2)), ((3, 3), (2, 2))])
+def test_conv_tanh_pool_fusion_matches_tflm(tmp_path, pool):
+    """conv + TANH (+ AVERAGE_POOL_2D): fused into one kernel when the pool tiles the conv output."""
+    rng = np.random.default_rng(7)
+    model = conv_model(rng, (16, 16, 2), 6, (5, 5), (1, 1), tanh=True, pool=pool)
+    steps = native.lower(load_model_bytes(model, tmp_path)).steps
+    fused = pool is None or pool[0] == pool[1]
+    assert [s.kind for s in steps] == (["conv"] if fused else ["conv", "pool"])
+    check(model, tmp_path, rng)
+
+
+@pytest.mark.parametrize("in_shape,filt,stride,padding,activation", [
+    ((28, 28, 6), (2, 2), (2, 2), "VALID", "NONE"),   # LeNet S2
+    ((10, 10, 16), (2, 2), (2, 2), "VALID", "NONE"),  # LeNet S4
+    ((9, 7, 3), (3, 3), (2, 2), "SAME", "NONE"),      # border windows with fewer taps
+    ((9, 9, 2), (3, 2), (1, 2), "VALID", "RELU"),
+])
+def test_average_pool_matches_tflm(tmp_path, in_shape, filt, stride, padding, activation):
+    rng = np.random.default_rng(11)
+    check(pool_model(in_shape, filt, stride, padding, activation=activation), tmp_path, rng)
+
+
+@pytest.mark.parametrize("in_features,out_features,per_channel,activation,tanh", [
+    (120, 84, True, "NONE", True),   # LeNet F6 + tanh
+    (84, 10, True, "NONE", False),   # LeNet output layer
+    (50, 7, False, "RELU", False),   # per-tensor weights: float32 scale product
+    (33, 1, True, "NONE", False),    # single output, odd lengths
+])
+def test_fully_connected_matches_tflm(tmp_path, in_features, out_features, per_channel, activation, tanh):
+    rng = np.random.default_rng(in_features * 100 + out_features)
+    check(fc_model(rng, in_features, out_features, per_channel, activation, tanh), tmp_path, rng)
+
+
+@pytest.mark.parametrize("in_scale,in_zp", [(0.0133, 8), (0.0303, 15), (0.0412, -1), (0.2, -128), (0.001, 127)])
+def test_tanh_table_matches_tflm_for_every_input(tmp_path, in_scale, in_zp):
+    """All 256 int8 inputs through a standalone TANH (the table comes from TFLM itself)."""
+    rng = np.random.default_rng(3)
+    every = np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1, 1)
+    model = unary_model("TANH", (1, 1, 1, 1), in_scale, in_zp, 1.0 / 128, 0)
+    check(model, tmp_path, rng, count=10, extra=every)
+
+
+@pytest.mark.parametrize("in_scale,beta,depth", [
+    (0.0747, 1.0, 10),   # the LeNet output layer
+    (0.02, 1.0, 10),
+    (0.25, 1.0, 10),     # large scale: many inputs below diff_min
+    (0.1, 0.5, 17),
+    (0.004, 2.0, 3),
+])
+def test_softmax_matches_tflm(tmp_path, in_scale, beta, depth):
+    rng = np.random.default_rng(int(in_scale * 1e4) + depth)
+    model = unary_model("SOFTMAX", (1, 1, 1, depth), in_scale, -3, 1.0 / 256, -128, {"beta": beta})
+    # also rows with ties, all equal values, and extremes
+    special = np.array([[127] * depth, [-128] * depth, [0] * depth,
+                        [127] + [-128] * (depth - 1), [-128] * (depth - 1) + [127]], dtype=np.int8)
+    check(model, tmp_path, rng, count=5000, extra=special)
+
+
+def load_model_bytes(model: bytes, tmp_path):
+    path = tmp_path / "lowered.tflite"
+    path.write_bytes(model)
+    return load_model(path)
