@@ -1,0 +1,54 @@
+"""The whole LeNet-5 through the native runtime on the host (same C, gcc): every output
+byte equals the TFLM reference on all 10,000 MNIST test images and on random inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_mcu import mnist
+from lenet_mcu.codegen import generate, native
+from lenet_mcu.codegen.model_info import load_model
+from lenet_mcu.codegen.reference import TflmRunner
+
+from native_util import build_driver, have_gcc, random_inputs, run_driver
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
+
+RANDOM_INPUTS = 3000
+
+
+@pytest.fixture(scope="module")
+def native_driver(fast_artifacts, tmp_path_factory):
+    gen = tmp_path_factory.mktemp("native-lenet")
+    generate("native", fast_artifacts / "lenet5_int8.tflite", gen)
+    return build_driver(gen)
+
+
+def test_lenet_plan_fuses_layers_and_fits_the_budget(fast_artifacts):
+    plan = native.lower(load_model(fast_artifacts / "lenet5_int8.tflite"))
+    # C1+tanh+S2, C3+tanh+S4, C5+tanh, F6+tanh, output FC, softmax
+    assert [s.kind for s in plan.steps] == ["conv", "conv", "conv", "fc", "fc", "softmax"]
+    assert plan.macs == 416_520
+    assert plan.arena_bytes <= 8 * 1024
+
+
+def test_all_test_images_equal_tflm(fast_artifacts, mnist_dir, native_driver):
+    refs = np.load(fast_artifacts / "references.npz")
+    images, labels = mnist.load_split("test", mnist_dir)
+    x = mnist.quantize_input(mnist.preprocess(images), float(refs["input_scale"]), int(refs["input_zero_point"]))
+    want = refs["tflm_int8"]
+    assert want.shape == (10000, 10)
+    got = run_driver(native_driver, x, 10)
+    bad = np.nonzero(np.any(got != want, axis=1))[0]
+    assert bad.size == 0, f"{bad.size} of 10000 test images differ from TFLM; first #{bad[0]}: {want[bad[0]]} vs {got[bad[0]]}"
+    assert (np.argmax(got, axis=1) == labels).mean() > 0.9  # and it is a working classifier
+
+
+def test_random_inputs_equal_tflm(fast_artifacts, native_driver):
+    runner = TflmRunner(fast_artifacts / "lenet5_int8.tflite")
+    rng = np.random.default_rng(2024)
+    x = random_inputs(rng, RANDOM_INPUTS, runner.input_shape[1:])
+    want = runner.run(x).reshape(len(x), -1)
+    got = run_driver(native_driver, x, want.shape[1])
+    bad = np.nonzero(np.any(got != want, axis=1))[0]
+    assert bad.size == 0, f"{bad.size} of {len(x)} random inputs differ from TFLM; first #{bad[0]}"
