@@ -59,7 +59,10 @@ def ensure_firmware(artifacts: Path, runtime: str = "native", build: bool = True
         except ImportError as exc:
             raise LenetMcuError(f"cannot build the firmware in this install ({exc}); "
                                 f"build it elsewhere into {elf} and use --no-build") from None
-        gen_dir = ensure_codegen(runtime, artifacts)
+        try:
+            gen_dir = ensure_codegen(runtime, artifacts)
+        except ImportError as exc:  # a codegen stage missing from this install
+            raise LenetMcuError(f"cannot generate the C model in this install ({exc})") from None
         tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
         make_vars = {"TFLM_DIR": str(Path(tflm_dir).resolve())} if tflm_dir else None
         elf = build_firmware(runtime, gen_dir, elf.parent, make_vars=make_vars)
@@ -152,8 +155,12 @@ def running_qemu(artifacts: Path) -> dict | None:
     return None
 
 
-def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0) -> dict:
-    """Start QEMU detached, wait until its serial port listens, write the state file."""
+def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0,
+               port: int | None = None) -> dict:
+    """Start QEMU detached, wait until its serial port listens, write the state file.
+
+    `port` fixes the TCP port (default: a free one), e.g. to restart the emulator
+    under a running verify."""
     artifacts = Path(artifacts)
     if shutil.which(QEMU_BINARY) is None:
         raise LenetMcuError(f"{QEMU_BINARY} not found: install it (Debian/Ubuntu: sudo apt install qemu-system-arm)")
@@ -161,8 +168,9 @@ def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: fl
     artifacts.mkdir(parents=True, exist_ok=True)
     log_path = artifacts / QEMU_LOG
     last_error = ""
-    for _attempt in range(3):  # the free port can be taken between probe and bind
-        port = _free_port()
+    fixed_port = port
+    for _attempt in range(3 if fixed_port is None else 1):  # a free port can be taken between probe and bind
+        port = fixed_port or _free_port()
         cmd = qemu_command(elf, port, icount)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
