@@ -190,7 +190,7 @@ def request_hello(ser, timeout: float = 10.0, interval: float = 0.25) -> protoco
                 ser.write(protocol.encode_frame(protocol.MsgType.HELLO_REQUEST, seq))
                 seq = (seq + 1) & 0x7FFF
                 next_request = time.monotonic() + interval
-            for item in reader.feed(ser.read(4096)):
+            for item in reader.feed(ser.read(max(1, ser.in_waiting))):
                 if isinstance(item, protocol.Frame) and item.type == protocol.MsgType.HELLO:
                     return protocol.parse_hello(item.body)
     finally:

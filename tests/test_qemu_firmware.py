@@ -37,7 +37,7 @@ class Link:
     def frames(self, count: int, timeout: float = 20.0) -> list[P.Frame]:
         deadline = time.monotonic() + timeout
         while len(self.pending) < count and time.monotonic() < deadline:
-            self.pending += self.reader.feed(self.ser.read(4096))
+            self.pending += self.reader.feed(self.ser.read(max(1, self.ser.in_waiting)))
         got, self.pending = self.pending[:count], self.pending[count:]
         assert len(got) == count, f"expected {count} frames, got {got}"
         assert all(isinstance(f, P.Frame) for f in got), got
@@ -113,7 +113,7 @@ def test_garbage_and_bad_frames_then_good_frames_are_served(device):
     link.send(noise + b"\x00" + infer_frame(700, x, rle=True))
     deadline, results = time.monotonic() + 30, []
     while not results and time.monotonic() < deadline:
-        link.pending += link.reader.feed(link.ser.read(4096))
+        link.pending += link.reader.feed(link.ser.read(max(1, link.ser.in_waiting)))
         results = [f for f in link.pending if isinstance(f, P.Frame) and f.type == P.MsgType.RESULT]
     assert results and results[0].seq == 700
     assert all(isinstance(f, P.Frame) and f.type in (P.MsgType.ERROR, P.MsgType.RESULT) for f in link.pending)
