@@ -30,7 +30,25 @@
 #define UART_BAUD 115200u
 #endif
 
+/* Register access and the few CPU instructions used, as macros so that
+ * tests/test_board_registers.py can compile this file for the host with a
+ * simulated register file and check every value written. */
+#ifndef REG
 #define REG(addr) (*(volatile uint32_t *)(addr))
+#endif
+#ifndef BOARD_REGISTER_TEST
+#define CPU_DSB_ISB() __asm volatile("dsb\n isb" ::: "memory")
+#define CPU_IRQ_OFF() __asm volatile("cpsid i" ::: "memory")
+#define CPU_IRQ_ON() __asm volatile("cpsie i\n isb" ::: "memory")
+#define CPU_WFI() __asm volatile("dsb\n wfi" ::: "memory") /* wakes on a pending IRQ even when masked */
+#define CPU_DSB() __asm volatile("dsb" ::: "memory")
+#else
+#define CPU_DSB_ISB() ((void)0)
+#define CPU_IRQ_OFF() ((void)0)
+#define CPU_IRQ_ON() ((void)0)
+#define CPU_WFI() ((void)0)
+#define CPU_DSB() ((void)0)
+#endif
 
 /* --- RCC (RM0090 7.3) -------------------------------------------------- */
 #define RCC_BASE 0x40023800u
@@ -46,6 +64,9 @@
 #define RCC_CR_PLLON (1u << 24)
 #define RCC_CR_PLLRDY (1u << 25)
 #define RCC_PLLCFGR_SRC_HSE (1u << 22)
+/* M[5:0] N[14:6] P[17:16] SRC[22] Q[27:24]; the other bits are reserved and
+ * keep their reset value (bit 29 resets to 1). */
+#define RCC_PLLCFGR_FIELDS 0x0F437FFFu
 #define RCC_CFGR_SW_MASK (3u << 0)
 #define RCC_CFGR_SW_PLL (2u << 0)
 #define RCC_CFGR_SWS_MASK (3u << 2)
@@ -151,19 +172,25 @@ static int wait_set(volatile uint32_t *reg, uint32_t mask, uint32_t value)
 static void clock_init(void)
 {
     /* Running on HSI (16 MHz) since reset. */
-    RCC_CR |= RCC_CR_HSEON | (HSE_BYPASS ? RCC_CR_HSEBYP : 0u);
+    if (HSE_BYPASS)
+        RCC_CR |= RCC_CR_HSEBYP; /* only writable while HSE is off (RM0090 7.3.1) */
+    RCC_CR |= RCC_CR_HSEON;
     if (!wait_set(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) {
-        RCC_CR &= ~(RCC_CR_HSEON | RCC_CR_HSEBYP);
+        RCC_CR &= ~RCC_CR_HSEON;
+        RCC_CR &= ~RCC_CR_HSEBYP;
         return; /* stay on HSI 16 MHz, all buses undivided */
     }
 
+    /* VOS and PLL settings may only change while the PLL is off (RM0090
+     * 5.4.1, 7.3.2); after reset it is off and SYSCLK is HSI. */
+    RCC_CR &= ~RCC_CR_PLLON;
+    wait_set(&RCC_CR, RCC_CR_PLLRDY, 0);
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
     (void)RCC_APB1ENR; /* RM0090 7.3: delay after enabling a peripheral clock */
     PWR_CR |= PWR_CR_VOS;
 
-    RCC_CR &= ~RCC_CR_PLLON;
-    RCC_PLLCFGR = PLL_M | (PLL_N << 6) | (((PLL_P / 2u) - 1u) << 16) |
-                  RCC_PLLCFGR_SRC_HSE | (PLL_Q << 24);
+    RCC_PLLCFGR = (RCC_PLLCFGR & ~RCC_PLLCFGR_FIELDS) | PLL_M | (PLL_N << 6) |
+                  (((PLL_P / 2u) - 1u) << 16) | RCC_PLLCFGR_SRC_HSE | (PLL_Q << 24);
     RCC_CR |= RCC_CR_PLLON;
     if (!wait_set(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY))
         return;
@@ -177,8 +204,10 @@ static void clock_init(void)
     RCC_CFGR = (RCC_CFGR & ~((0xFu << 4) | (7u << 10) | (7u << 13))) |
                RCC_CFGR_HPRE_DIV1 | RCC_CFGR_PPRE1_DIV4 | RCC_CFGR_PPRE2_DIV2;
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
-    if (!wait_set(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL))
+    if (!wait_set(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) {
+        RCC_CFGR &= ~(RCC_CFGR_SW_MASK | (7u << 10) | (7u << 13)); /* HSI, buses undivided */
         return;
+    }
     sysclk_hz = SYSCLK_PLL_HZ;
     apb1_hz = SYSCLK_PLL_HZ / 4u; /* 42 MHz */
     apb2_hz = SYSCLK_PLL_HZ / 2u; /* 84 MHz */
@@ -248,7 +277,7 @@ void uart_rx_irq_enable(int enable)
         NVIC_ISER(USART1_IRQN / 32u) = 1u << (USART1_IRQN % 32u);
     } else {
         NVIC_ICER(USART1_IRQN / 32u) = 1u << (USART1_IRQN % 32u);
-        __asm volatile("dsb\n isb" ::: "memory");
+        CPU_DSB_ISB();
     }
 }
 
@@ -273,10 +302,10 @@ void uart_write(const uint8_t *data, size_t n)
 
 void board_wait_for_interrupt(void)
 {
-    __asm volatile("cpsid i" ::: "memory");
+    CPU_IRQ_OFF();
     if (rx_tail == rx_head)
-        __asm volatile("dsb\n wfi" ::: "memory"); /* wakes on a pending IRQ even when masked */
-    __asm volatile("cpsie i\n isb" ::: "memory");
+        CPU_WFI();
+    CPU_IRQ_ON();
 }
 
 uint32_t board_rx_dropped(void)
@@ -365,9 +394,9 @@ void board_init(void)
 /* Any fault: reset, so the host sees a boot HELLO instead of silence. */
 void board_fault_reset(void)
 {
-    __asm volatile("dsb" ::: "memory");
+    CPU_DSB();
     SCB_AIRCR = (0x5FAu << 16) | (1u << 2); /* VECTKEY | SYSRESETREQ */
-    __asm volatile("dsb" ::: "memory");
+    CPU_DSB();
     for (;;)
         ;
 }
