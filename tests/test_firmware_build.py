@@ -114,3 +114,19 @@ def test_build_command_without_a_model_fails_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'lenet5_int8.tflite'} not found: run `lenet-mcu quantize --artifacts {tmp_path}` first"]
+
+
+@needs_arm
+@pytest.mark.slow
+def test_build_command_runs_codegen_then_make(fast_artifacts, tmp_path):
+    from conftest import run_cli
+    shutil.copy2(fast_artifacts / "lenet5_int8.tflite", tmp_path / "lenet5_int8.tflite")
+    first = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "codegen:" in first.stdout and "flash" in first.stdout
+    elf = tmp_path / "build" / "native" / "firmware.elf"
+    assert elf.is_file() and (tmp_path / "codegen" / "native" / "model_info.h").is_file()
+    size = fwbuild.size_report(elf)
+    assert f"flash {size['flash_bytes']} B" in first.stdout
+    again = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
+    assert again.returncode == 0 and "codegen:" not in again.stdout  # generated sources are fresh
