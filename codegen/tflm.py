@@ -22,7 +22,6 @@ Nothing here imports TensorFlow; the measurement runs tflite-micro in a subproce
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -280,15 +279,5 @@ def describe(out_dir: str | Path) -> dict:
     }
 
 
-if __name__ == "__main__":  # python -m lenet_mcu.codegen.tflm MODEL OUT_DIR
-    import click
-
-    @click.command()
-    @click.argument("model", type=click.Path(dir_okay=False))
-    @click.argument("out_dir", type=click.Path(file_okay=False))
-    def _main(model, out_dir):
-        for path in generate_tflm(model, out_dir):
-            click.echo(path)
-        click.echo(json.dumps(describe(out_dir)))
-
-    _main()
+#: lenet_mcu.codegen.generate("tflm", ...) calls this.
+generate = generate_tflm
