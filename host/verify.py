@@ -182,6 +182,16 @@ class Device:
         # A random first seq keeps late answers from an earlier session from matching ours.
         self._seq = random.randrange(0, proto.NO_SEQ)
         self._send_counter = 0
+        self._latency: float | None = None  # moving average of request -> answer time
+
+    #: The answer timeout adapts to the link: ten times the usual answer time,
+    #: at least MIN_TIMEOUT_S and at most the `timeout` given.
+    MIN_TIMEOUT_S = 0.2
+
+    def effective_timeout(self) -> float:
+        if self._latency is None:
+            return self.timeout
+        return min(self.timeout, max(self.MIN_TIMEOUT_S, 10 * self._latency))
 
     # -- helpers --------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -295,13 +305,14 @@ class Device:
                     req = _Request(index, proto.encode_frame(proto.MsgType.INFER, seq, infer_body(index)))
                     open_[seq] = req
                     send(req, now)
+                timeout = self.effective_timeout()
                 oldest = min(r.sent_at for r in open_.values())
-                wait = max(0.0, min(0.05, oldest + self.timeout - time.monotonic()))
+                wait = max(0.0, min(0.05, oldest + timeout - time.monotonic()))
                 for frame in self._frames(wait):
                     self._handle(frame, open_, send, on_result)
                 now = time.monotonic()
                 for req in sorted(open_.values(), key=lambda r: r.send_no):
-                    if now - req.sent_at > self.timeout:
+                    if now - req.sent_at > timeout:
                         self.stats.timeouts += 1
                         send(req, now)
             except LinkError as exc:
@@ -324,6 +335,9 @@ class Device:
             if result.outputs.size != self.output_count:
                 raise LenetMcuError(f"device answered {result.outputs.size} outputs for image {req.index}, expected {self.output_count}")
             del open_[frame.seq]
+            if req.tries == 1:  # a resent request's time says nothing about the link
+                latency = time.monotonic() - req.sent_at
+                self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
             on_result(req.index, result)
             # In-order device: anything sent before this request and still open was lost.
             now = time.monotonic()
@@ -502,3 +516,20 @@ def _progress(total: int, initial: int, enabled: bool):
 
     return tqdm(total=total, initial=initial, unit="img", desc="verify", disable=(not enabled) or None,
                 file=sys.stderr, dynamic_ncols=True)
+
+
+def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int | None = None,
+                   build: bool = True, keep_running: bool = False, **verify_kw) -> dict:
+    """Build (if stale), start QEMU, run the check, stop QEMU: the tail of `lenet-mcu pipeline`.
+
+    Returns the verify report; raises VerifyFailed if any output byte differs.
+    With keep_running=True the emulator stays up (stop it with flash.stop_qemu).
+    """
+    from lenet_mcu.host import flash
+
+    state = flash.flash_qemu(artifacts, runtime, build=build, log=verify_kw.get("log"))
+    try:
+        return run_verify(artifacts, port=state["url"], data_dir=data_dir, limit=limit, **verify_kw)
+    finally:
+        if not keep_running:
+            flash.stop_qemu(artifacts)
