@@ -97,7 +97,11 @@ def load_test_images(refs: References, data_dir) -> tuple[np.ndarray, np.ndarray
     """(raw uint8 [N,28,28], int8 inputs [N,32,32,1]) exactly as the host evaluation made them."""
     from lenet_mcu import mnist
 
-    images, labels = mnist.load_split("test", data_dir)
+    folder = mnist.resolve_data_dir(data_dir)
+    if folder is None:  # load_split would fall back to Keras, i.e. TensorFlow: not on the host side
+        raise LenetMcuError(f"no MNIST folder given: pass --data DIR or set {mnist.DATA_ENV} "
+                            "(verify streams the MNIST test images)")
+    images, labels = mnist.load_split("test", folder)
     n = refs.count
     if len(images) < n:
         raise LenetMcuError(f"references.npz covers {n} images but the MNIST test split has {len(images)}")

@@ -200,3 +200,28 @@ def test_missing_references_is_a_clear_error(synth, artifacts):
     (artifacts / "references.npz").unlink()
     with pytest.raises(LenetMcuError, match="references.npz not found"):
         _verify(synth, artifacts, "socket://127.0.0.1:1", limit=5)
+
+
+def test_missing_mnist_folder_is_a_clear_error(synth, artifacts, monkeypatch):
+    monkeypatch.delenv("LENET_MCU_MNIST_DIR", raising=False)
+    with pytest.raises(LenetMcuError, match="no MNIST folder given: pass --data DIR"):
+        run_verify(artifacts, port="socket://127.0.0.1:1", data_dir=None, progress=False)
+
+
+def test_references_of_other_data_are_refused(synth, artifacts):
+    refs = dict(np.load(artifacts / "references.npz"))
+    refs["labels"] = refs["labels"].copy()
+    refs["labels"][7] = (refs["labels"][7] + 1) % 10
+    np.savez(artifacts / "references.npz", **refs)
+    with pytest.raises(LenetMcuError, match="MNIST test label 7 is"):
+        _verify(synth, artifacts, "socket://127.0.0.1:1", limit=5)
+
+
+@pytest.mark.parametrize("damage,expected", [
+    (lambda p: p.write_bytes(b"not a zip file"), "cannot be read as an .npz file"),
+    (lambda p: np.savez(p, labels=np.zeros(3, np.uint8)), "lacks float_pred, tflite_int8, tflm_int8"),
+])
+def test_damaged_references_are_a_clear_error(synth, artifacts, damage, expected):
+    damage(artifacts / "references.npz")
+    with pytest.raises(LenetMcuError, match=expected):
+        _verify(synth, artifacts, "socket://127.0.0.1:1", limit=5)
