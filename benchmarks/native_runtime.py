@@ -1,0 +1,121 @@
+"""Benchmark the native int8 runtime: flash, RAM, instructions per inference, verify time.
+
+    python benchmarks/native_runtime.py [--artifacts artifacts] [--images 1000] [--data DIR] [--out FILE]
+
+Steps (nothing is written into the artifacts folder; it works on a copy):
+  1. lenet-mcu codegen --runtime native, firmware build for the STM32F405
+  2. flash / static RAM from the ELF sections, activation arena from the plan
+  3. QEMU netduinoplus2 with -icount shift=0 (TIM2 ticks = executed instructions):
+     the serial check (lenet_mcu.host.verify) over the first N test images,
+     every output compared with the TFLM reference; instructions per inference
+     from the RESULT tick counts; wall time of the check
+  4. the same C built for the host with gcc: time per inference (for reference)
+Goals from issue 3: flash <= 80 KB, RAM <= 8 KB, <= 3 M instructions per inference,
+the 10,000-image QEMU check in about 60 s.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+GOALS = {"flash_bytes": 80 * 1024, "ram_static_bytes": 8 * 1024, "instructions_per_inference": 3_000_000,
+         "verify_10000_seconds": 60}
+
+
+@click.command()
+@click.option("--artifacts", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("artifacts"),
+              show_default=True, help="folder with lenet5_int8.tflite and references.npz")
+@click.option("--images", type=int, default=1000, show_default=True, help="test images through QEMU")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the JSON result here too")
+def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | None):
+    from lenet_mcu import atomic, mnist
+    from lenet_mcu.codegen import generate, native
+    from lenet_mcu.codegen.model_info import load_model
+    from lenet_mcu.firmware.build import build_firmware, size_report
+    from lenet_mcu.host.qemu import QemuBoard
+    from lenet_mcu.host.verify import run_verify
+    from native_util import build_driver
+
+    result: dict = {"goals": GOALS}
+    with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:
+        work = Path(tmp) / "artifacts"
+        work.mkdir()
+        for name in ("lenet5_int8.tflite", "references.npz"):
+            shutil.copy(artifacts / name, work / name)
+        gen = work / "codegen" / "native"
+        generate("native", work / "lenet5_int8.tflite", gen)
+        plan = native.lower(load_model(work / "lenet5_int8.tflite"))
+        result["model_sha256"] = plan.model.sha256
+        result["macs_per_inference"] = plan.macs
+        result["arena_bytes"] = plan.arena_bytes
+        result["layers"] = [s.title.replace("\n", " + ") for s in plan.steps]
+
+        elf = build_firmware("native", gen, work / "build" / "native")
+        size = size_report(elf)
+        result["flash_bytes"] = size["flash_bytes"]
+        result["ram_static_bytes"] = size["ram_static_bytes"]
+        result["ram_detail"] = {k: size[k] for k in ("data_bytes", "bss_bytes", "stack_reserved_bytes")}
+        weights = sum(int(np.asarray(a[2]).nbytes) for s in plan.steps for a in s.arrays)
+        result["constants_bytes"] = weights + 256 * len(plan.luts)
+
+        click.echo(f"QEMU: serial check of {images} test images ...", err=True)
+        with QemuBoard(elf, icount=True) as board:
+            t0 = time.monotonic()
+            report = run_verify(work, port=board.url, limit=images, data_dir=data_dir, progress=True,
+                                log=lambda msg: click.echo(msg, err=True))
+            seconds = time.monotonic() - t0
+        ticks = report["ticks"]
+        result["qemu"] = {
+            "images": report["images"], "result": report["result"],
+            "images_differing_from_tflm": report["bitexact"]["images_differing"]
+            if "bitexact" in report else None,
+            "instructions_per_inference": {k: ticks[k] for k in ("min", "median", "mean", "max")},
+            "instructions_per_mac": ticks["mean"] / plan.macs,
+            "seconds": round(seconds, 2),
+            "images_per_second": round(report["images"] / seconds, 1),
+            "projected_10000_seconds": round(seconds * 10000 / max(1, report["images"]), 1),
+        }
+
+        # host gcc build of the same C, for scale
+        refs = np.load(work / "references.npz")
+        x_images, _ = mnist.load_split("test", data_dir)
+        x = mnist.quantize_input(mnist.preprocess(x_images[:2000]), float(refs["input_scale"]),
+                                 int(refs["input_zero_point"]))
+        exe = build_driver(gen)
+        t0 = time.monotonic()
+        out = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
+        host_s = time.monotonic() - t0
+        host_out = np.frombuffer(out, np.int8).reshape(len(x), -1)
+        result["host_gcc"] = {"images": len(x), "microseconds_per_inference": round(host_s / len(x) * 1e6, 1),
+                              "images_differing_from_tflm": int(np.any(host_out != refs["tflm_int8"][:len(x)],
+                                                                       axis=1).sum())}
+
+    q = result["qemu"]
+    result["meets_goals"] = {
+        "flash": result["flash_bytes"] <= GOALS["flash_bytes"],
+        "ram": result["ram_static_bytes"] <= GOALS["ram_static_bytes"],
+        "instructions": q["instructions_per_inference"]["max"] <= GOALS["instructions_per_inference"],
+        "bit_exact": q["result"] == "pass",
+    }
+    text = json.dumps(result, indent=2)
+    click.echo(text)
+    if out_path:
+        atomic.write_text(out_path, text + "\n")
+
+
+if __name__ == "__main__":
+    main()
