@@ -236,6 +236,9 @@ class Device:
         received = self.link.bytes_in - bytes_before
         url = self.link.url
         if received == 0:
+            if url.startswith("socket://"):
+                raise LenetMcuError(f"{url} sent nothing within {self.hello_timeout:g} s: is another verify "
+                                    "connected (QEMU serves one client), or did the firmware not boot (see qemu.log)?")
             raise LenetMcuError(f"{url} sent nothing within {self.hello_timeout:g} s: is the firmware running "
                                 "(reset the board, check the port and --baud)?")
         if valid_frames == 0:

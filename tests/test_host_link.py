@@ -53,7 +53,7 @@ def test_busy_serial_port(synth):
 def test_silent_device(synth):
     with SilentServer() as server:
         msg = _error(synth, server.url)
-    assert "sent nothing within 1.5 s: is the firmware running" in msg
+    assert "sent nothing within 1.5 s: is another verify connected" in msg
 
 
 def test_port_that_speaks_something_else(synth):

@@ -86,3 +86,14 @@ def test_emulator_restart_mid_run_is_survived(qemu_native, mnist_dir):
     lines = (art / "verify" / "checkpoint.jsonl").read_text().splitlines()[1:]
     assert len(lines) == 150
     state.update(new_state)  # the fixture stops the new emulator
+
+
+def test_second_client_on_a_busy_emulator_is_a_clear_error(qemu_native, mnist_dir):
+    from lenet_mcu.errors import LenetMcuError
+    from lenet_mcu.host.link import Link
+
+    art, state = qemu_native
+    with Link(state["url"]):  # someone else holds QEMU's only client slot
+        with pytest.raises(LenetMcuError, match="is another verify connected"):
+            run_verify(art, data_dir=mnist_dir, limit=5, hello_timeout=2.0, progress=False, reports=False,
+                       log=lambda m: None)
