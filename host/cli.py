@@ -81,7 +81,8 @@ def stop(artifacts):
 @click.option("--window", type=click.IntRange(min=1, max=32), default=None,
               help="INFER frames in flight [default: 4 over socket://, 1 on a UART]")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
-              help="seconds to wait for an answer before sending a request again")
+              help="longest wait for an answer before a request is sent again (it adapts down to "
+                   "10x the usual answer time, at least 0.2 s)")
 @click.option("--hello-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="seconds to wait for the device's HELLO")
 @click.option("--progress/--no-progress", default=True, help="progress bar on stderr (only on a terminal)")

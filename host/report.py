@@ -248,3 +248,22 @@ def write_reports(out_dir: Path, rep: dict, images: np.ndarray, refs, records: d
     preds = {i: r.argmax for i, r in records.items()}
     write_bytes(out_dir / "misclassified.png",
                 misclassified_png(images, refs.labels, preds, rep["misclassified_images"]))
+
+
+def summary(rep: dict) -> dict:
+    """The few numbers a pipeline manifest keeps from a verify report."""
+    ticks = rep["ticks"] or {}
+    return {
+        "result": rep["result"],
+        "images": rep["images"],
+        "board": rep["device"]["board"],
+        "runtime": rep["device"]["runtime"],
+        "images_differing_from_tflm": rep["bitexact"]["images_differing"],
+        "max_abs_difference": rep["bitexact"]["max_abs_difference"],
+        "device_accuracy": rep["accuracy"]["device"],
+        "agreement_float_model": rep["agreement"]["float_model"],
+        "agreement_host_int8": rep["agreement"]["host_int8_tflite"],
+        "ticks_median": ticks.get("median"),
+        "tick_unit": ticks.get("unit"),
+        "images_per_second": rep["throughput"]["images_per_second"],
+    }

@@ -66,6 +66,10 @@ def test_happy_path_reports_bit_exact_and_accuracy(synth, artifacts):
     for png in ("confusion.png", "misclassified.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(_checkpoint_indices(artifacts)) == list(range(limit))
+    from lenet_mcu.host.report import summary
+
+    small = summary(rep)
+    assert small["result"] == "pass" and small["images_differing_from_tflm"] == 0 and small["images"] == limit
 
 
 def test_full_test_set(synth, artifacts):
