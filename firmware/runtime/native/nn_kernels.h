@@ -67,14 +67,19 @@ static inline int32_t nn_rounding_divide_by_pot(int32_t x, int exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* tflite::MultiplyByQuantizedMultiplier(int32 x, multiplier, shift), double rounding. */
+/* tflite::MultiplyByQuantizedMultiplier(int32 x, multiplier, shift), double rounding.
+   QuantizeMultiplier only makes multipliers in [0, 2^31 - 1], so the INT32_MIN * INT32_MIN
+   saturation case of SaturatingRoundingDoublingHighMul cannot occur and is skipped. */
 static inline int32_t nn_requantize(int32_t acc, int32_t multiplier, int32_t shift)
 {
     const int left_shift = shift > 0 ? (int)shift : 0;
     const int right_shift = shift > 0 ? 0 : (int)-shift;
     /* TFLM computes x * (1 << left_shift) in int32; do it wrap-around like the hardware */
     const int32_t shifted = (int32_t)((uint32_t)acc << left_shift);
-    return nn_rounding_divide_by_pot(nn_sat_rounding_doubling_high_mul(shifted, multiplier), right_shift);
+    const int64_t ab = (int64_t)shifted * (int64_t)multiplier;
+    const int64_t nudged = ab + (ab >= 0 ? (1 << 30) : (1 - (1 << 30)));
+    const int32_t high = (int32_t)((nudged + (nudged < 0 ? INT64_C(0x7FFFFFFF) : 0)) >> 31);
+    return nn_rounding_divide_by_pot(high, right_shift);
 }
 
 static inline int32_t nn_clamp(int32_t v, int32_t lo, int32_t hi)
