@@ -191,6 +191,11 @@ def c_byte_rows(data: bytes, per_row: int = 12) -> list[str]:
             for i in range(0, len(data), per_row)]
 
 
+def _comment_safe(text: str) -> str:
+    """Text from the model (tensor and file names) made safe inside a C /* comment */ or string."""
+    return text.replace("*/", "* /").replace("\\", "/").replace('"', "'").replace("\n", " ")
+
+
 def _layer_comment(info: ModelInfo, r: ResolverOp) -> str:
     """'operators 0, 3, 6 (v3)': where an op is used, for the generated comments."""
     versions = "/".join(f"v{v}" for v in r.versions)
@@ -203,20 +208,21 @@ def tflm_context(info: ModelInfo, model_bytes: bytes, arena: ArenaMeasurement,
     ops = resolver_ops(info)
     inp, out = info.input, info.output
     return {
-        "model_name": info.name,
+        "model_name": _comment_safe(info.name),
         "sha256": info.sha256,
         "sha256_prefix": ", ".join(f"0x{b:02x}" for b in info.sha256_prefix),
         "model_len": len(model_bytes),
         "model_rows": c_byte_rows(model_bytes),
-        "input_name": inp.name, "output_name": out.name,
+        "input_name": _comment_safe(inp.name), "output_name": _comment_safe(out.name),
         "input_dims": list(inp.shape), "output_dims": list(out.shape),
         "input_bytes": inp.size, "output_count": out.size,
         "input_scale": c_float(inp.scale), "input_zero_point": inp.zero_point,
         "output_scale": c_float(out.scale), "output_zero_point": out.zero_point,
         "ops": [{"op": r.op, "method": r.method, "registration": r.registration,
                  "where": _layer_comment(info, r)} for r in ops],
+        # fused tensor names list every TF op they came from ("a/BiasAdd;a/convolution;..."): the first says enough
         "layers": [{"index": op.index, "op": op.op,
-                    "output": info.tensors[op.outputs[0]].name if op.outputs else "",
+                    "output": _comment_safe(info.tensors[op.outputs[0]].name.split(";")[0]) if op.outputs else "",
                     "shape": list(info.tensors[op.outputs[0]].shape) if op.outputs else []}
                    for op in info.operators],
         "arena_size": arena_size,

@@ -122,6 +122,20 @@ def test_an_op_tflm_lacks_through_the_cli(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_names_from_the_model_cannot_break_the_generated_c(tmp_path):
+    """A tensor name with a comment terminator or quotes stays inside its comment."""
+    if shutil.which("g++") is None:
+        pytest.skip("needs a host g++")
+    model = tmp_path / "odd.tflite"
+    model.write_bytes(mini_lenet(input_name='x*/ "y" \\ int z;'))
+    out = tmp_path / "out"
+    generate("tflm", model, out)
+    header = (out / "model_data.h").read_text()
+    assert "/* Input tensor 'x* / 'y' / int z;': int8, NHWC. */" in header
+    subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", "-I", str(out),
+                    str(out / "model_data.cc")], check=True, capture_output=True)
+
+
 def test_resolver_table_names_only_resolver_methods():
     # each entry is the MicroMutableOpResolver method for that builtin; spot-check the
     # irregular names (they are not derivable from the op name by a simple rule)

@@ -14,14 +14,14 @@ TANH_OUT = (1 / 128, 0)  # TFLM's int8 TANH wants this output quantization
 SOFTMAX_OUT = (1 / 256, -128)
 
 
-def mini_lenet(pool: str = "AVERAGE_POOL_2D", extra_op: str | None = None) -> bytes:
+def mini_lenet(pool: str = "AVERAGE_POOL_2D", extra_op: str | None = None, input_name: str = "image") -> bytes:
     """x[1,6,6,1] -> CONV_2D 3x3x2 -> TANH -> <pool> 2x2 -> FULLY_CONNECTED 3 -> TANH
     -> FULLY_CONNECTED 4 -> SOFTMAX; `extra_op` (one-input, same-shape) is inserted
     after the first TANH, e.g. an op TFLM lacks."""
     rng = np.random.default_rng(0)
     w1_scales = [0.02, 0.03]
     t = [
-        TensorSpec("image", (1, 6, 6, 1), "int8", IN_SCALE, IN_ZP),                      # 0
+        TensorSpec(input_name, (1, 6, 6, 1), "int8", IN_SCALE, IN_ZP),                      # 0
         TensorSpec("conv/filter", (2, 3, 3, 1), "int8", w1_scales, 0,
                    data=rng.integers(-127, 128, (2, 3, 3, 1))),                          # 1
         TensorSpec("conv/bias", (2,), "int32", [IN_SCALE * s for s in w1_scales], 0,

@@ -4,8 +4,11 @@
 # TFLM_DIR is a tree made by TFLM's own project generator, e.g.
 #   git clone https://github.com/tensorflow/tflite-micro && cd tflite-micro
 #   python3 tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py \
-#     --makefile_options="TARGET=cortex_m_generic TARGET_ARCH=cortex-m4" /path/to/tflm-tree
-# (add OPTIMIZED_KERNEL_DIR=cmsis_nn to the options for the CMSIS-NN kernels).
+#     --makefile_options="TARGET=cortex_m_generic TARGET_ARCH=cortex-m4 TARGET_TOOLCHAIN_ROOT=/usr/bin/" \
+#     /path/to/tflm-tree
+# (add OPTIMIZED_KERNEL_DIR=cmsis_nn to the options for the CMSIS-NN kernels;
+# TARGET_TOOLCHAIN_ROOT keeps TFLM's makefile from downloading its own GCC).
+# The tree is plain sources: building from it needs no network.
 #
 # Only what the model needs is compiled: TFLM's interpreter core plus the
 # kernel files that define the model's operators (MODEL_DIR/tflm_model.mk
@@ -22,8 +25,8 @@ TFLM_MK_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 define TFLM_HOWTO
 RUNTIME=tflm needs TFLM_DIR=<a TensorFlow Lite Micro source tree>. Make one (once, needs git, make, python3 with numpy and pillow): \
 git clone https://github.com/tensorflow/tflite-micro && cd tflite-micro && \
-python3 tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py --makefile_options="TARGET=cortex_m_generic TARGET_ARCH=cortex-m4" ~/tflm-tree \
-(for CMSIS-NN kernels add OPTIMIZED_KERNEL_DIR=cmsis_nn to --makefile_options), then pass TFLM_DIR=~/tflm-tree
+python3 tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py --makefile_options="TARGET=cortex_m_generic TARGET_ARCH=cortex-m4 TARGET_TOOLCHAIN_ROOT=/usr/bin/" ~/tflm-tree \
+(for CMSIS-NN kernels add OPTIMIZED_KERNEL_DIR=cmsis_nn to --makefile_options), then pass that directory: lenet-mcu build --runtime tflm --tflm-dir ~/tflm-tree (or TFLM_DIR=~/tflm-tree in the environment or on the make command line)
 endef
 
 ifeq ($(strip $(TFLM_DIR)),)
