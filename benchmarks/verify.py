@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -74,6 +75,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     windows = [int(w) for w in args.windows.split(",") if w]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         art = Path(tmp) / "artifacts"
         art.mkdir()
@@ -94,7 +96,9 @@ def main(argv=None) -> int:
         "runtime": args.runtime,
         "icount": args.icount,
         "qemu": qemu_version,
-        "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                 # QEMU shares the CPUs with everything else: a busy machine means slower numbers
+                 "load_average_1min_before": load_before, "load_average_1min_after": os.getloadavg()[0]},
         "build_and_boot_seconds": build_s,
         "elf_sha256": state["elf_sha256"],
         "window_sweep": sweep,
@@ -110,7 +114,8 @@ def main(argv=None) -> int:
               f"{r['bytes_to_device_per_image']:.0f} / {r['bytes_from_device_per_image']:.0f} | "
               f"{r['uart_115200_wire_seconds_for_10000']:.0f} s / {r['uart_115200_with_compute_seconds_for_10000']:.0f} s | "
               f"{r['differing_from_tflm']} |")
-    print(f"ticks per inference (median): {sweep[0]['ticks_median']:.0f} {sweep[0]['tick_unit']}; results: {args.out}")
+    print(f"ticks per inference (median): {sweep[0]['ticks_median']:.0f} {sweep[0]['tick_unit']}; "
+          f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; results: {args.out}")
     return 0
 
 
