@@ -150,3 +150,39 @@ def pool_model(in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NO
         "padding": PAD[padding], "strideW": stride[1], "strideH": stride[0], "filterWidth": filt[1],
         "filterHeight": filt[0], "fusedActivationFunction": ACT[activation]})]
     return build_model(tensors, ops, [0], [1])
+
+
+def conv_reshape_fc_model(rng, reshape_last: bool = False) -> bytes:
+    """CONV_2D -> RESHAPE (Flatten) -> FULLY_CONNECTED [-> RESHAPE]: the alias and copy paths of the planner."""
+    in_scale, in_zp = 0.02, -7
+    w1 = rng.integers(-127, 128, size=(4, 3, 3, 2), dtype=np.int8)
+    s1 = rng.uniform(0.002, 0.02, size=4).astype(np.float32)
+    b1 = rng.integers(-4000, 4000, size=4).astype(np.int32)
+    c_scale, c_zp = 0.05, 3
+    w2 = rng.integers(-127, 128, size=(6, 4 * 4 * 4), dtype=np.int8)
+    s2 = rng.uniform(0.002, 0.02, size=6).astype(np.float32)
+    b2 = rng.integers(-4000, 4000, size=6).astype(np.int32)
+    tensors = [
+        TensorSpec("input", (1, 6, 6, 2), "int8", in_scale, in_zp),
+        TensorSpec("filter", (4, 3, 3, 2), "int8", list(s1), 0, 0, w1),
+        TensorSpec("bias", (4,), "int32", [in_scale * float(s) for s in s1], 0, 0, b1),
+        TensorSpec("conv", (1, 4, 4, 4), "int8", c_scale, c_zp),
+        TensorSpec("shape", (2,), "int32", None, None, 0, np.array([1, 64], np.int32)),
+        TensorSpec("flat", (1, 64), "int8", c_scale, c_zp),
+        TensorSpec("weights", (6, 64), "int8", list(s2), 0, 0, w2),
+        TensorSpec("bias2", (6,), "int32", [c_scale * float(s) for s in s2], 0, 0, b2),
+        TensorSpec("fc", (1, 6), "int8", 0.1, -2),
+    ]
+    ops = [
+        OperatorSpec("CONV_2D", [0, 1, 2], [3], {"padding": PAD["VALID"], "strideW": 1, "strideH": 1,
+                                                 "dilationWFactor": 1, "dilationHFactor": 1}),
+        OperatorSpec("RESHAPE", [3, 4], [5], {"newShape": [1, 64]}),
+        OperatorSpec("FULLY_CONNECTED", [5, 6, 7], [8], {}),
+    ]
+    last = 8
+    if reshape_last:
+        tensors.append(TensorSpec("shape2", (4,), "int32", None, None, 0, np.array([1, 1, 1, 6], np.int32)))
+        tensors.append(TensorSpec("out", (1, 1, 1, 6), "int8", 0.1, -2))
+        ops.append(OperatorSpec("RESHAPE", [8, 9], [10], {"newShape": [1, 1, 1, 6]}))
+        last = 10
+    return build_model(tensors, ops, [0], [last])

@@ -10,7 +10,7 @@ from lenet_mcu.codegen import native
 from lenet_mcu.codegen.model_info import load_model
 from lenet_mcu.codegen.reference import TflmRunner
 
-from native_util import (conv_model, fc_model, have_gcc, native_outputs, pool_model, random_inputs,
+from native_util import (conv_model, conv_reshape_fc_model, fc_model, have_gcc, native_outputs, pool_model, random_inputs,
                          unary_model)
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
@@ -108,3 +108,13 @@ def load_model_bytes(model: bytes, tmp_path):
     path = tmp_path / "lowered.tflite"
     path.write_bytes(model)
     return load_model(path)
+
+
+@pytest.mark.parametrize("reshape_last", [False, True])
+def test_reshape_is_an_alias_or_a_copy(tmp_path, reshape_last):
+    """A Flatten between layers costs nothing (same buffer); a RESHAPE producing the graph output is a copy."""
+    rng = np.random.default_rng(5)
+    model = conv_reshape_fc_model(rng, reshape_last)
+    kinds = [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps]
+    assert kinds == (["conv", "fc", "copy"] if reshape_last else ["conv", "fc"])
+    check(model, tmp_path, rng)
