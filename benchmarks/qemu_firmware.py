@@ -21,7 +21,7 @@ import numpy as np
 from lenet_mcu import atomic, mnist
 from lenet_mcu.firmware.build import build_firmware, size_report
 from lenet_mcu.host import protocol as P
-from lenet_mcu.host.qemu import QemuBoard, request_hello
+from lenet_mcu.host.qemu import QemuBoard, read_available, request_hello
 
 REPO = Path(__file__).resolve().parents[1]
 ECHO_DIR = REPO / "tests" / "firmware_fixtures" / "echo"
@@ -43,7 +43,7 @@ class Link:
                 self.ser.write(frames[sent])
                 up += len(frames[sent])
                 sent += 1
-            data = self.ser.read(max(1, self.ser.in_waiting))
+            data = read_available(self.ser, wait=0.01)
             down += len(data)
             for f in self.reader.feed(data):
                 if not isinstance(f, P.Frame):

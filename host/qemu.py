@@ -172,6 +172,24 @@ def _listening(port: int) -> bool:
     return False
 
 
+def read_available(ser, wait: float = 0.05, limit: int = 65536) -> bytes:
+    """Up to `limit` bytes: waits at most `wait` s for the first, then takes
+    whatever else is already there without waiting.
+
+    (pyserial's `in_waiting` on socket:// URLs is 0 or 1, and `read(n)` with
+    a timeout blocks until n bytes or the timeout, so neither does this.)"""
+    old = ser.timeout
+    try:
+        ser.timeout = wait
+        first = ser.read(1)
+        if not first:
+            return b""
+        ser.timeout = 0
+        return first + ser.read(limit - 1)
+    finally:
+        ser.timeout = old
+
+
 def request_hello(ser, timeout: float = 10.0, interval: float = 0.25) -> protocol.Hello:
     """Return the device's HELLO on an open pyserial link.
 
@@ -182,17 +200,12 @@ def request_hello(ser, timeout: float = 10.0, interval: float = 0.25) -> protoco
     deadline = time.monotonic() + timeout
     next_request = time.monotonic()
     seq = 0
-    old_timeout = ser.timeout
-    ser.timeout = 0.05
-    try:
-        while time.monotonic() < deadline:
-            if time.monotonic() >= next_request:
-                ser.write(protocol.encode_frame(protocol.MsgType.HELLO_REQUEST, seq))
-                seq = (seq + 1) & 0x7FFF
-                next_request = time.monotonic() + interval
-            for item in reader.feed(ser.read(max(1, ser.in_waiting))):
-                if isinstance(item, protocol.Frame) and item.type == protocol.MsgType.HELLO:
-                    return protocol.parse_hello(item.body)
-    finally:
-        ser.timeout = old_timeout
+    while time.monotonic() < deadline:
+        if time.monotonic() >= next_request:
+            ser.write(protocol.encode_frame(protocol.MsgType.HELLO_REQUEST, seq))
+            seq = (seq + 1) & 0x7FFF
+            next_request = time.monotonic() + interval
+        for item in reader.feed(read_available(ser, wait=0.02)):
+            if isinstance(item, protocol.Frame) and item.type == protocol.MsgType.HELLO:
+                return protocol.parse_hello(item.body)
     raise LenetMcuError(f"no HELLO from the device within {timeout:.0f} s")

@@ -12,7 +12,7 @@ import pytest
 from lenet_mcu import mnist
 from lenet_mcu.firmware.build import build_firmware
 from lenet_mcu.host import protocol as P
-from lenet_mcu.host.qemu import QemuBoard, request_hello
+from lenet_mcu.host.qemu import QemuBoard, read_available, request_hello
 
 serial = pytest.importorskip("serial")
 
@@ -52,14 +52,14 @@ def test_native_firmware_matches_tflm_on_mnist(native_elf, fast_artifacts, mnist
             ser.write(P.encode_frame(P.MsgType.INFER, i, P.infer_body(x[i], zp if i % 2 else None)))
             deadline = time.monotonic() + 30
             while i not in results and time.monotonic() < deadline:
-                for f in reader.feed(ser.read(max(1, ser.in_waiting))):
+                for f in reader.feed(read_available(ser)):
                     assert f.type == P.MsgType.RESULT, f
                     results[f.seq] = P.parse_result(f)
             assert i in results, f"no RESULT for image {i}"
         ser.write(P.encode_frame(P.MsgType.STATS_REQUEST, 1))
         stats = None
         while stats is None:
-            for f in reader.feed(ser.read(max(1, ser.in_waiting))):
+            for f in reader.feed(read_available(ser)):
                 stats = P.parse_stats(f)
 
     outputs = np.stack([results[i].outputs for i in range(IMAGES)])

@@ -228,10 +228,31 @@ static uint32_t usart_brr(uint32_t fck, uint32_t baud)
 }
 
 /* --- UART ------------------------------------------------------------------ */
+/* Receive ring filled by the interrupt handler, drained by the main loop.
+ * When it is full the handler leaves the byte in DR and disables its own
+ * interrupt ("throttled") until the main loop has drained half of it: under
+ * QEMU the emulated USART then holds further bytes back, so nothing is lost
+ * however fast the host sends (QEMU can deliver bytes as fast as the handler
+ * reads them, so an unthrottled handler could fill the ring without the main
+ * loop ever running). On silicon a byte arriving while throttled is an
+ * overrun, counted in rx_dropped; at 115200 baud the main loop drains far
+ * faster than bytes arrive, so only a masked window (inference) can cause one. */
 #define RX_RING_BYTES 256u /* power of two */
 static volatile uint8_t rx_ring[RX_RING_BYTES];
 static volatile uint32_t rx_head, rx_tail; /* head: ISR writes, tail: main reads */
 static volatile uint32_t rx_dropped;
+static volatile uint8_t rx_throttled; /* ISR disabled itself: ring full */
+static volatile uint8_t rx_enabled;   /* what the application asked for */
+
+static void usart1_irq_set(int on)
+{
+    if (on) {
+        NVIC_ISER(USART1_IRQN / 32u) = 1u << (USART1_IRQN % 32u);
+    } else {
+        NVIC_ICER(USART1_IRQN / 32u) = 1u << (USART1_IRQN % 32u);
+        CPU_DSB_ISB();
+    }
+}
 
 static void uart_init(void)
 {
@@ -256,29 +277,26 @@ void USART1_IRQHandler(void)
     uint32_t sr;
     /* Reading SR then DR clears RXNE and ORE (RM0090 30.6.1). */
     while ((sr = USART1_SR) & (USART_SR_RXNE | USART_SR_ORE)) {
+        uint32_t head = rx_head;
+        if ((sr & USART_SR_RXNE) && head - rx_tail >= RX_RING_BYTES) {
+            rx_throttled = 1; /* leave the byte in DR; main loop re-enables */
+            usart1_irq_set(0);
+            return;
+        }
         uint8_t b = (uint8_t)USART1_DR;
         if (sr & USART_SR_ORE)
-            rx_dropped++;
-        if (!(sr & USART_SR_RXNE))
-            continue;
-        uint32_t head = rx_head;
-        if (head - rx_tail < RX_RING_BYTES) {
+            rx_dropped++; /* the frame it belonged to fails its CRC */
+        if (sr & USART_SR_RXNE) {
             rx_ring[head % RX_RING_BYTES] = b;
             rx_head = head + 1u;
-        } else {
-            rx_dropped++; /* the frame it belonged to fails its CRC */
         }
     }
 }
 
 void uart_rx_irq_enable(int enable)
 {
-    if (enable) {
-        NVIC_ISER(USART1_IRQN / 32u) = 1u << (USART1_IRQN % 32u);
-    } else {
-        NVIC_ICER(USART1_IRQN / 32u) = 1u << (USART1_IRQN % 32u);
-        CPU_DSB_ISB();
-    }
+    rx_enabled = (uint8_t)(enable != 0);
+    usart1_irq_set(enable && !rx_throttled);
 }
 
 int uart_read_byte(uint8_t *b)
@@ -287,7 +305,13 @@ int uart_read_byte(uint8_t *b)
     if (tail == rx_head)
         return 0;
     *b = rx_ring[tail % RX_RING_BYTES];
-    rx_tail = tail + 1u;
+    rx_tail = ++tail;
+    /* The ISR is off while throttled, so this cannot race with it. */
+    if (rx_throttled && rx_head - tail <= RX_RING_BYTES / 2u) {
+        rx_throttled = 0;
+        if (rx_enabled)
+            usart1_irq_set(1);
+    }
     return 1;
 }
 

@@ -2,7 +2,9 @@
  * TEST FIXTURE runtime (not shipped): output[i] = saturating int8 sum of
  * input slice i (slice i = elements [i*N/10, (i+1)*N/10)), so a test can
  * check every output byte with numpy. An input whose every byte is -128
- * makes runtime_infer fail, to exercise ERROR(RUNTIME).
+ * makes runtime_infer fail, to exercise ERROR(RUNTIME). An input starting
+ * with the bytes "SLOW" first spins ~10M instructions, like a slow runtime,
+ * so tests can pile up received bytes behind a long inference.
  * tests/firmware_fixtures/echo/reference.py holds the same function.
  */
 #include <stdint.h>
@@ -19,6 +21,9 @@ int runtime_init(void)
 
 int runtime_infer(const int8_t *input, int8_t *output)
 {
+    if (input[0] == 'S' && input[1] == 'L' && input[2] == 'O' && input[3] == 'W')
+        for (volatile uint32_t spin = 0; spin < 2000000u; spin++)
+            ;
     int all_min = 1;
     for (int i = 0; i < MODEL_OUTPUT_COUNT; i++) {
         int lo = i * MODEL_INPUT_BYTES / MODEL_OUTPUT_COUNT;
