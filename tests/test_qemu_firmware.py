@@ -152,6 +152,20 @@ def test_no_byte_is_lost_behind_long_inferences(device):
     assert (stats.rx_dropped, stats.frames_bad) == (0, 0)
 
 
+def test_a_fault_resets_the_chip_and_serving_resumes(device):
+    link, _, _ = device
+    rng = np.random.default_rng(4)
+    trap = random_input(rng)
+    trap[:4] = np.frombuffer(b"TRAP", dtype=np.int8)
+    link.send(infer_frame(1, trap, rle=False))
+    (f,) = link.frames(1, timeout=30)
+    assert f.type == P.MsgType.HELLO and P.parse_hello(f.body).boot, "expected the boot HELLO of a reset"
+    x = random_input(rng)
+    link.send(infer_frame(2, x, rle=True))
+    (r,) = link.frames(1)
+    assert r.seq == 2 and np.array_equal(P.parse_result(r).outputs, echo_outputs(x))
+
+
 def test_stack_high_water_mark_is_reported(device):
     link, hello, _ = device
     link.send(infer_frame(1, random_input(np.random.default_rng(2)), rle=True) + frame(P.MsgType.STATS_REQUEST, 2))

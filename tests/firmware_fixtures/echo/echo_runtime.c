@@ -4,7 +4,9 @@
  * check every output byte with numpy. An input whose every byte is -128
  * makes runtime_infer fail, to exercise ERROR(RUNTIME). An input starting
  * with the bytes "SLOW" first spins ~10M instructions, like a slow runtime,
- * so tests can pile up received bytes behind a long inference.
+ * so tests can pile up received bytes behind a long inference. One starting
+ * with "TRAP" executes an undefined instruction: the fault must reset the
+ * chip (boot HELLO again) instead of hanging it.
  * tests/firmware_fixtures/echo/reference.py holds the same function.
  */
 #include <stdint.h>
@@ -21,6 +23,8 @@ int runtime_init(void)
 
 int runtime_infer(const int8_t *input, int8_t *output)
 {
+    if (input[0] == 'T' && input[1] == 'R' && input[2] == 'A' && input[3] == 'P')
+        __builtin_trap();
     if (input[0] == 'S' && input[1] == 'L' && input[2] == 'O' && input[3] == 'W')
         for (volatile uint32_t spin = 0; spin < 2000000u; spin++)
             ;
