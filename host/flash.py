@@ -83,6 +83,18 @@ def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
     return cmd
 
 
+def check_arm_elf(path: Path) -> None:
+    """One-line error unless `path` is a 32-bit little-endian ARM ELF file."""
+    try:
+        head = Path(path).read_bytes()[:20]
+    except OSError as exc:
+        raise LenetMcuError(f"firmware {path} cannot be read: {exc.strerror}") from None
+    if head[:4] != b"\x7fELF":
+        raise LenetMcuError(f"firmware {path} is not an ELF file (expected the firmware.elf of `lenet-mcu build`)")
+    if head[4] != 1 or head[5] != 1 or int.from_bytes(head[18:20], "little") != 40:  # ELFCLASS32, LSB, EM_ARM
+        raise LenetMcuError(f"firmware {path} is an ELF file for another machine, expected 32-bit ARM (Cortex-M4)")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -165,6 +177,7 @@ def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: fl
     if shutil.which(QEMU_BINARY) is None:
         raise LenetMcuError(f"{QEMU_BINARY} not found: install it (Debian/Ubuntu: sudo apt install qemu-system-arm)")
     elf = Path(elf).resolve()
+    check_arm_elf(elf)
     artifacts.mkdir(parents=True, exist_ok=True)
     log_path = artifacts / QEMU_LOG
     last_error = ""
@@ -175,21 +188,24 @@ def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: fl
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True)
+        state = {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
+                 "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount,
+                 "command": cmd, "log": str(log_path), "started_at": time.time()}
+        # Written at once: if this process dies while waiting, `stop` still finds the emulator.
+        write_json(state_path(artifacts), state)
         deadline = time.monotonic() + boot_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
             if _port_accepts(port):
-                state = {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
-                         "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount,
-                         "command": cmd, "log": str(log_path), "started_at": time.time()}
-                write_json(state_path(artifacts), state)
                 return state
             time.sleep(0.05)
         if proc.poll() is None:  # never listened: do not leave it behind
             _kill_group(proc.pid)
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if log_path.exists() else []
-        last_error = tail[0] if tail else f"exit code {proc.returncode}"
+        state_path(artifacts).unlink(missing_ok=True)
+        lines = log_path.read_text(errors="replace").strip().splitlines() if log_path.exists() else []
+        said = [ln for ln in lines if ln.startswith(("qemu", QEMU_BINARY))] or lines[-1:]
+        last_error = said[0] if said else f"exit code {proc.returncode}"
         if "address already in use" not in last_error.lower():
             break
     raise LenetMcuError(f"QEMU did not start: {last_error} (command: {shlex.join(cmd)})")

@@ -202,3 +202,18 @@ def test_verify_without_port_or_qemu_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: no --port given and no QEMU running")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"this is not firmware", "is not an ELF file"),
+    (None, "is an ELF file for another machine"),
+])
+def test_flash_refuses_what_is_not_arm_firmware(tmp_path, content, expected):
+    art = tmp_path / "artifacts"
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(content if content is not None else Path(sys.executable).resolve().read_bytes()[:4096])
+    proc = _run_main("flash", "--elf", str(elf), "--artifacts", str(art))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: firmware ") and expected in lines[0]
+    assert not (art / "qemu.json").exists()
