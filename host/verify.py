@@ -284,9 +284,6 @@ class Device:
         """Send INFER for every index in `todo`; call on_result once per index."""
         if self.hello is None:
             self.handshake()
-        largest = proto.HEADER.size + 1 + self.input_size
-        if self.hello.max_payload < largest:
-            window = 1  # RAW frames may not fit: fine, RLE is shorter; keep one at a time
         pending = collections.deque(todo)
         open_: dict[int, _Request] = {}
 
@@ -296,8 +293,9 @@ class Device:
             req.sent_at = now
             req.tries += 1
             if req.tries > self.max_tries:
-                raise LenetMcuError(f"image {req.index}: no valid answer after {self.max_tries} tries: "
-                                    "the link loses too much or the device hangs")
+                raise LenetMcuError(f"image {req.index}: no valid answer after {self.max_tries} tries: the link "
+                                    "loses too much or the device hangs; results so far are checkpointed "
+                                    "(reset the device, then verify --resume)")
             if req.tries > 1:
                 self.stats.retransmits += 1
             self._send(req.frame)
@@ -309,7 +307,11 @@ class Device:
                 while pending and len(open_) < window:
                     index = pending.popleft()
                     seq = self._next_seq()
-                    req = _Request(index, proto.encode_frame(proto.MsgType.INFER, seq, infer_body(index)))
+                    body = infer_body(index)
+                    if proto.HEADER.size + len(body) > self.hello.max_payload:
+                        raise LenetMcuError(f"image {index}: INFER payload of {proto.HEADER.size + len(body)} bytes "
+                                            f"exceeds the device's max_payload {self.hello.max_payload}")
+                    req = _Request(index, proto.encode_frame(proto.MsgType.INFER, seq, body))
                     open_[seq] = req
                     send(req, now)
                 timeout = self.effective_timeout()

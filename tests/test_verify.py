@@ -231,3 +231,17 @@ def test_damaged_references_are_a_clear_error(synth, artifacts, damage, expected
     damage(artifacts / "references.npz")
     with pytest.raises(LenetMcuError, match=expected):
         _verify(synth, artifacts, "socket://127.0.0.1:1", limit=5)
+
+
+def test_hung_device_is_a_clear_error_and_keeps_results(synth, artifacts):
+    """A device that stops answering (crashed firmware) ends the run with a hint to resume."""
+    class Hangs(FakeDevice):
+        def _infer(self, frame, size):
+            if self.results_sent >= 30:
+                return b""  # no answer, ever
+            return super()._infer(frame, size)
+
+    with Hangs(**synth.device_kwargs()) as dev:
+        with pytest.raises(LenetMcuError, match="no valid answer after 20 tries.*verify --resume"):
+            _verify(synth, artifacts, dev.url, limit=100, timeout=0.05)
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(30))
