@@ -466,6 +466,8 @@ def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: in
                         timeout=timeout, hello_timeout=hello_timeout, log=log)
         hello = device.handshake()  # before touching the checkpoint: a stale device changes nothing
         ckpt_path = out_dir / CHECKPOINT_FILE
+        if not resume and ckpt_path.is_file():
+            log(f"starting over: {ckpt_path} from an earlier run is replaced (--resume continues it instead)")
         ckpt = Checkpoint.resume(ckpt_path, header) if resume else Checkpoint.create(ckpt_path, header)
         with ckpt:
             todo = [i for i in range(total) if i not in ckpt.records]
