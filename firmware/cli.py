@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.firmware.build import RUNTIMES, build_firmware
+from lenet_mcu.firmware.build import RUNTIMES, build_firmware, size_report
 
 MODEL_FILE = "lenet5_int8.tflite"
 
@@ -52,7 +52,6 @@ def build(runtime: str, artifacts: Path, board: str, hse_hz: int | None, tflm_di
         make_vars["TFLM_DIR"] = str(tflm_dir.resolve())
     build_dir = artifacts / "build" / runtime
     elf = build_firmware(runtime, gen_dir, build_dir, board=board, make_vars=make_vars)
-    from lenet_mcu.firmware.build import size_report
     size = size_report(elf)
     click.echo(f"{elf}: flash {size['flash_bytes']} B (text {size['text_bytes']} + data {size['data_bytes']}), "
                f"static RAM {size['ram_static_bytes']} B (data {size['data_bytes']} + bss {size['bss_bytes']} "
