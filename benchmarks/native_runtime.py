@@ -10,6 +10,8 @@ Steps (nothing is written into the artifacts folder; it works on a copy):
      every output compared with the TFLM reference; instructions per inference
      from the RESULT tick counts; wall time of the check
   4. the same C built for the host with gcc: time per inference (for reference)
+  5. with --link-floor: the same check with an infer() that computes nothing, to
+     split the QEMU wall time into serial link + emulation of the inference
 Goals from issue 3: flash <= 80 KB, RAM <= 8 KB, <= 3 M instructions per inference,
 the 10,000-image QEMU check in about 60 s.
 """
@@ -41,7 +43,9 @@ GOALS = {"flash_bytes": 80 * 1024, "ram_static_bytes": 8 * 1024, "instructions_p
               envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the JSON result here too")
-def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | None):
+@click.option("--link-floor", "link_floor_images", type=int, default=0, show_default=True,
+              help="also time this many images with a firmware whose infer() does nothing")
+def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | None, link_floor_images: int):
     from lenet_mcu import atomic, mnist
     from lenet_mcu.codegen import generate, native
     from lenet_mcu.codegen.model_info import load_model
@@ -89,6 +93,35 @@ def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | N
             "images_per_second": round(report["images"] / seconds, 1),
             "projected_10000_seconds": round(seconds * 10000 / max(1, report["images"]), 1),
         }
+
+        if link_floor_images:
+            from lenet_mcu.host.verify import VerifyFailed
+
+            floor_dir = work / "codegen" / "floor"
+            shutil.copytree(gen, floor_dir)
+            # same model_info.h/native_model.h, but no inference: outputs are wrong on purpose
+            (floor_dir / "native_model.c").write_text(
+                '#include "native_model.h"\n'
+                "void infer(const int8_t *in, int8_t *out)\n"
+                "{\n    for (int i = 0; i < NATIVE_OUTPUT_COUNT; ++i) out[i] = in[i];\n}\n")
+            floor_elf = build_firmware("native", floor_dir, work / "build" / "floor")
+            click.echo(f"QEMU: link floor over {link_floor_images} images ...", err=True)
+            with QemuBoard(floor_elf, icount=True) as board:
+                t0 = time.monotonic()
+                try:
+                    run_verify(work, port=board.url, limit=link_floor_images, data_dir=data_dir, progress=False,
+                               log=lambda msg: None)
+                except VerifyFailed:
+                    pass  # expected: no inference
+                floor_s = time.monotonic() - t0
+            per_image = floor_s / link_floor_images
+            q = result["qemu"]
+            q["link_floor"] = {
+                "images": link_floor_images, "seconds": round(floor_s, 2),
+                "milliseconds_per_image": round(per_image * 1e3, 2),
+                "projected_10000_seconds": round(per_image * 10000, 1),
+                "inference_milliseconds_per_image": round(q["seconds"] / q["images"] * 1e3 - per_image * 1e3, 2),
+            }
 
         # host gcc build of the same C, for scale
         refs = np.load(work / "references.npz")

@@ -556,11 +556,22 @@ def render_native(plan: NativePlan) -> tuple[str, str]:
             "macs": s.macs,
         })
     luts = [{"name": name, "body": c_array(np.frombuffer(key, np.int8))} for key, name in plan.luts.items()]
+    buffers = []  # arena buffers in the order the layers write them
+    for st in plan.steps:
+        expr = plan.storage[st.output]
+        if expr.startswith("arena"):
+            tensor = m.tensors[st.output]
+            off = int(expr.split("+")[1])
+            buffers.append((len(buffers), f"{st.name} writes arena[{off}..{off + tensor.size}): "
+                                          f"{list(tensor.shape)} '{tensor.name}'"))
+    for s in steps:
+        s["shape"] = list(m.tensors[next(st.output for st in plan.steps if st.name == s["name"])].shape)
     context = {
         "model_name": m.name, "sha256": m.sha256, "steps": steps, "luts": luts,
         "arena_bytes": plan.arena_bytes, "arena_words": max(1, plan.arena_bytes // 4), "macs": plan.macs,
         "input_bytes": m.input.size, "output_count": m.output.size,
         "ops": ", ".join(op.op for op in m.operators),
+        "buffers": [text for _, text in sorted(buffers)],
     }
     return render("native_model.h.j2", **context), render("native_model.c.j2", **context)
 
