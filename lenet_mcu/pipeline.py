@@ -28,6 +28,7 @@ from lenet_mcu.train.config import PipelineConfig, make_config
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_ARTIFACTS = Path("artifacts")
+_FAST = make_config(fast=True)
 MANIFEST_NAME = "manifest.json"
 #: Files and folders in the artifacts folder that are not artifacts.
 _NOT_ARTIFACTS = {MANIFEST_NAME, "checkpoint"}
@@ -45,8 +46,9 @@ def common_options(func):
                      help=f"folder with the four MNIST IDX files [default: ${mnist.DATA_ENV}]"),
         click.option("--seed", type=int, default=None, help=f"random seed [default: {PipelineConfig.seed}]"),
         click.option("--epochs", type=click.IntRange(min=1), default=None,
-                     help=f"training epochs [default: {PipelineConfig.epochs}, fast: 2]"),
-        click.option("--fast", is_flag=True, help="smoke-test setting: 2 epochs on 12,000 images, 100 calibration images"),
+                     help=f"training epochs [default: {PipelineConfig.epochs}, fast: {_FAST.epochs}]"),
+        click.option("--fast", is_flag=True, help=f"smoke-test setting: {_FAST.epochs} epochs on {_FAST.train_subset} training images, "
+                     f"{_FAST.calibration_size} calibration images (evaluation still uses all 10,000 test images)"),
         click.option("--c3-table/--full-c3", "c3_table", default=None,
                      help="C3 with the paper's 60-of-96 connection table, or fully connected [default: --full-c3]"),
         click.option("--calibration-size", type=click.IntRange(min=1, max=60000), default=None,
@@ -59,6 +61,22 @@ def common_options(func):
 
 def config_from_options(seed, epochs, fast, c3_table, calibration_size) -> PipelineConfig:
     return make_config(fast=fast, seed=seed, epochs=epochs, c3_table=c3_table, calibration_size=calibration_size)
+
+
+def config_for_later_stage(artifacts: Path, seed, epochs, fast, c3_table, calibration_size) -> PipelineConfig:
+    """quantize/evaluate on their own: start from the config the model was trained with (manifest),
+    so the manifest keeps describing the model; options given on the command line still win."""
+    import dataclasses
+
+    recorded = read_manifest(artifacts).get("config")
+    if not recorded:
+        return config_from_options(seed, epochs, fast, c3_table, calibration_size)
+    config = PipelineConfig.from_dict(recorded)
+    if fast and calibration_size is None:
+        calibration_size = make_config(fast=True).calibration_size
+    changes = {k: v for k, v in dict(seed=seed, epochs=epochs, c3_table=c3_table,
+                                     calibration_size=calibration_size).items() if v is not None}
+    return dataclasses.replace(config, **changes)
 
 
 def check_data_dir(data_dir) -> Path | None:

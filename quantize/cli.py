@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from lenet_mcu.pipeline import (
-    StageContext, check_data_dir, common_options, config_from_options, quantize_stage, run_stage, update_manifest,
+    StageContext, check_data_dir, common_options, config_for_later_stage, quantize_stage, run_stage, update_manifest,
 )
 
 
@@ -15,7 +15,7 @@ from lenet_mcu.pipeline import (
 def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size):
     """Full-integer PTQ of lenet5.keras to lenet5_int8.tflite (int8 in/out, builtin int8 ops)."""
     data_dir = check_data_dir(data_dir)
-    config = config_from_options(seed, epochs, fast, c3_table, calibration_size)
+    config = config_for_later_stage(artifacts, seed, epochs, fast, c3_table, calibration_size)
     run_stage("quantize", quantize_stage, StageContext(config=config, data_dir=data_dir, artifacts=artifacts))
 
 
@@ -29,6 +29,7 @@ def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size
     """Accuracy of float, int8 tflite-runtime and int8 TFLM on the 10,000 test images.
 
     Writes metrics.json, references.npz and confusion.png into --artifacts.
+    The training options are accepted for uniformity and do not change the evaluation.
     """
     from lenet_mcu.quantize.evaluate import evaluate as run_evaluate
     from lenet_mcu.quantize.tflite_check import check_lenet_int8

@@ -13,11 +13,11 @@ DEFAULT_SEED = 1998  # the year of the LeNet-5 paper
 @dataclass(frozen=True)
 class PipelineConfig:
     seed: int = DEFAULT_SEED
-    epochs: int = 15
+    epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 2e-3        # Adam, first epoch
     final_learning_rate: float = 5e-5  # last epoch; exponential decay in between
-    max_shift: int = 2                 # random translation in pixels (augmentation); 0 = off
+    max_shift: int = 1                 # random translation in pixels (augmentation); 0 = off
     c3_table: bool = False             # True: the paper's 60-of-96 C3 connection table
     train_subset: int = 0              # 0 = all 60,000 training images
     calibration_size: int = 500        # representative images for PTQ (from the training set)
@@ -46,8 +46,9 @@ class PipelineConfig:
         return d
 
 
-# Fast: a smoke setting for tests and first looks; evaluation still covers all 10,000 test images.
-FAST_OVERRIDES = dict(epochs=2, train_subset=12000, calibration_size=100, fast=True)
+# Fast: a smoke setting for tests and first looks (about 95% accuracy in ~10 s of training);
+# evaluation still covers all 10,000 test images.
+FAST_OVERRIDES = dict(epochs=3, train_subset=15000, final_learning_rate=5e-4, calibration_size=100, fast=True)
 
 
 def make_config(
