@@ -122,16 +122,10 @@ TFLM_THIRD_PARTY_SRCS := $(filter-out %_f16.c %_f32.c %/arm_nntables_flt.c, \
   $(shell find $(TFLM_DIR)/third_party/cmsis_nn/Source -name '*.c' 2>/dev/null))
 endif
 
-# BUILD_TYPE=release of TFLM's makefile: no error strings (smaller flash, no
-# printf). TFLM_BUILD_TYPE=release_with_logs keeps them for debugging.
-TFLM_BUILD_TYPE ?= release
-ifeq ($(TFLM_BUILD_TYPE),release)
+# BUILD_TYPE=release of TFLM's makefile: no error strings. Smaller flash, and
+# no printf: TFLM's logging formats with vsnprintf, which in newlib pulls in
+# malloc. runtime_init()'s status code says which start-up step failed instead.
 TFLM_DEFINES += -DNDEBUG -DTF_LITE_STRIP_ERROR_STRINGS
-else ifeq ($(TFLM_BUILD_TYPE),release_with_logs)
-TFLM_DEFINES += -DNDEBUG
-else
-$(error TFLM_BUILD_TYPE=$(TFLM_BUILD_TYPE): expected release or release_with_logs)
-endif
 
 # ---------------------------------------------------------------- flags, cache
 
