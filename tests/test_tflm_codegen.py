@@ -291,3 +291,39 @@ def test_build_without_tflm_dir_through_python_is_one_line(mini, tmp_path, monke
     with pytest.raises(LenetMcuError) as err:
         build_firmware("tflm", out, tmp_path / "build")
     assert "RUNTIME=tflm needs TFLM_DIR=" in err.value.message and "\n" not in err.value.message
+
+
+def _fake_tree(root, resolver_methods: list[str], kernels: dict[str, str]):
+    """The few files tflm.mk looks at before compiling anything (not TFLM code)."""
+    micro = root / "tensorflow/lite/micro"
+    (micro / "kernels").mkdir(parents=True)
+    (micro / "micro_interpreter.h").write_text("")
+    (root / "third_party/flatbuffers/include/flatbuffers").mkdir(parents=True)
+    (root / "third_party/flatbuffers/include/flatbuffers/flatbuffers.h").write_text("")
+    (micro / "micro_mutable_op_resolver.h").write_text(
+        "".join(f"  TfLiteStatus {m}(const TFLMRegistration& r) {{}}\n" for m in resolver_methods))
+    for name, registration in kernels.items():
+        (micro / "kernels" / name).write_text(f"TFLMRegistration {registration}() {{ return {{}}; }}\n")
+    return root
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_a_tflm_tree_lacking_what_the_model_needs_is_named(mini, tmp_path):
+    model, out, _ = mini
+    all_methods = ["AddConv2D", "AddTanh", "AddAveragePool2D", "AddFullyConnected", "AddSoftmax"]
+    kernels = {"conv.cc": "Register_CONV_2D", "tanh.cc": "Register_TANH", "pooling.cc": "Register_AVERAGE_POOL_2D",
+               "fully_connected.cc": "Register_FULLY_CONNECTED"}  # no softmax kernel
+    old = _fake_tree(tmp_path / "old", [m for m in all_methods if m != "AddTanh"], kernels)
+    proc = _make("RUNTIME=tflm", f"MODEL_DIR={out}", f"BUILD_DIR={tmp_path / 'b'}", f"TFLM_DIR={old}", "tflm-info")
+    assert proc.returncode != 0 and f"the TFLM in {old} lacks MicroMutableOpResolver::AddTanh" in proc.stderr
+    partial = _fake_tree(tmp_path / "partial", all_methods, kernels)
+    proc = _make("RUNTIME=tflm", f"MODEL_DIR={out}", f"BUILD_DIR={tmp_path / 'b'}", f"TFLM_DIR={partial}", "tflm-info")
+    assert proc.returncode != 0 and "defines Register_SOFTMAX()" in proc.stderr, proc.stderr
+    (partial / "tensorflow/lite/micro/kernels/softmax.cc").write_text("TFLMRegistration Register_SOFTMAX() {}\n")
+    (partial / "tensorflow/lite/micro/kernels/softmax_common.cc").write_text("")
+    proc = _make("-s", "RUNTIME=tflm", f"MODEL_DIR={out}", f"BUILD_DIR={tmp_path / 'b'}", f"TFLM_DIR={partial}",
+                 f"TFLM_CACHE_DIR={tmp_path / 'cache'}", "tflm-info")
+    assert proc.returncode == 0, proc.stderr
+    listed = re.search(r"^kernels:\s+(.*)$", proc.stdout, re.M).group(1).split()
+    assert sorted(listed) == sorted(["conv.cc", "tanh.cc", "pooling.cc", "fully_connected.cc",
+                                     "softmax.cc", "softmax_common.cc"])

@@ -97,14 +97,19 @@ endif
 # Kernels: the file that defines each Register_<OP>() of the model (the
 # cmsis_nn/ version when the tree has one), plus its <name>_common.cc.
 TFLM_REGISTER_PATTERN := $(subst $(eval) ,|,$(strip $(TFLM_MODEL_REGISTRATIONS)))
-TFLM_OP_SRCS := $(shell grep -l -E '^TFLMRegistration ($(TFLM_REGISTER_PATTERN))\(\)' \
+# (TFLMRegistration since 2023; TfLiteRegistration[_V1] in older trees.)
+TFLM_REGISTRATION_RE := ^(TFLMRegistration|TfLiteRegistration[_A-Za-z0-9]*) ($(TFLM_REGISTER_PATTERN))\(\)
+TFLM_OP_SRCS := $(shell grep -l -E '$(TFLM_REGISTRATION_RE)' \
   $(wildcard $(TFLM_KERNEL_DIR)/*.cc $(TFLM_KERNEL_DIR)/cmsis_nn/*.cc) 2>/dev/null)
-TFLM_FOUND_REGISTRATIONS := $(shell grep -h -o -E '^TFLMRegistration ($(TFLM_REGISTER_PATTERN))\(\)' $(TFLM_OP_SRCS) /dev/null \
-  | sed -e 's/^TFLMRegistration //' -e 's/()$$//')
+TFLM_FOUND_REGISTRATIONS := $(shell grep -h -o -E '$(TFLM_REGISTRATION_RE)' $(TFLM_OP_SRCS) /dev/null \
+  | sed -e 's/^[^ ]* //' -e 's/()$$//')
 TFLM_MISSING_REGISTRATIONS := $(filter-out $(TFLM_FOUND_REGISTRATIONS),$(TFLM_MODEL_REGISTRATIONS))
 ifneq ($(strip $(TFLM_MISSING_REGISTRATIONS)),)
 $(error no kernel source in $(TFLM_KERNEL_DIR) defines $(TFLM_MISSING_REGISTRATIONS)(): the tree lacks kernels the model needs)
 endif
+# An optimized kernel replaces the reference file of the same name (both define Register_<OP>).
+TFLM_OP_SRCS := $(filter-out $(patsubst $(TFLM_KERNEL_DIR)/cmsis_nn/%,$(TFLM_KERNEL_DIR)/%,\
+  $(filter $(TFLM_KERNEL_DIR)/cmsis_nn/%,$(TFLM_OP_SRCS))),$(TFLM_OP_SRCS))
 TFLM_OP_SRCS += $(wildcard $(foreach s,$(TFLM_OP_SRCS),$(TFLM_KERNEL_DIR)/$(basename $(notdir $(s)))_common.cc))
 TFLM_OP_SRCS := $(sort $(TFLM_OP_SRCS))
 
