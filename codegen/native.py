@@ -96,6 +96,11 @@ def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
     return multiplier, left_shift, diff_min
 
 
+def channel_block(channels: int, max_block: int = 6) -> int:
+    """Output channels per pass of the kernels: the largest divisor <= NN_MAX_BLOCK (6)."""
+    return max(b for b in range(1, max_block + 1) if channels % b == 0)
+
+
 def out_size(padding: str, in_size: int, filter_size: int, stride: int) -> int:
     if padding == "SAME":
         return (in_size + stride - 1) // stride
@@ -320,7 +325,7 @@ class Lowering:
             "multiplier": f"{name}_multiplier", "shift": f"{name}_shift",
             "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max,
             "lut": lut or "0", "pool_h": pool_h, "pool_w": pool_w,
-            "pool_act_min": pool_min, "pool_act_max": pool_max,
+            "pool_act_min": pool_min, "pool_act_max": pool_max, "block": channel_block(oc),
         }
         self.steps.append(step)
 
@@ -423,6 +428,7 @@ class Lowering:
             "weights": f"{name}_weights", "bias": f"{name}_bias",
             "multiplier": f"{name}_multiplier", "shift": f"{name}_shift",
             "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max, "lut": lut or "0",
+            "block": channel_block(out_features),
         }
         self.steps.append(step)
 

@@ -19,7 +19,8 @@
  * The layer kernels are always-inline and take a pointer to a static const
  * parameter block: gcc inlines each call in the generated infer() and folds
  * the shapes into compile-time loop bounds. Convolutions and fully connected
- * layers compute two output channels per pass over the input.
+ * layers compute a block of output channels per pass over the input (each
+ * input word is loaded and widened once per block).
  *
  * On Cortex-M4/M7 (__ARM_FEATURE_DSP) dot products use SXTB16 + SMLAD, two
  * 16x16 MACs per instruction; the portable C path gives identical sums.
@@ -132,32 +133,33 @@ NN_INLINE int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc
     return acc;
 }
 
-/* Two dot products sharing the input x: *acc0 += x.w0, *acc1 += x.w1
-   (the input is loaded and widened once for two output channels). */
-NN_INLINE void nn_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, int32_t *acc0, int32_t *acc1)
+/* Up to NN_MAX_BLOCK dot products sharing the input x: acc[k] += x . w[k * w_stride ...]
+   for k < count (a compile-time constant once inlined): each input word is loaded and
+   widened once for all `count` output channels. */
+#define NN_MAX_BLOCK 6
+NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, int n, int count, int32_t *acc)
 {
-    int32_t a0 = *acc0;
-    int32_t a1 = *acc1;
     int i = 0;
 #if NN_USE_SIMD
     for (; i + 4 <= n; i += 4) {
         const uint32_t vx = nn_read_u32(x + i);
         const uint32_t x02 = __sxtb16(vx);
         const uint32_t x13 = nn_sxtb16_ror8(vx);
-        const uint32_t v0 = nn_read_u32(w0 + i);
-        const uint32_t v1 = nn_read_u32(w1 + i);
-        a0 = __smlad(x02, __sxtb16(v0), a0);
-        a0 = __smlad(x13, nn_sxtb16_ror8(v0), a0);
-        a1 = __smlad(x02, __sxtb16(v1), a1);
-        a1 = __smlad(x13, nn_sxtb16_ror8(v1), a1);
+#pragma GCC unroll 6
+        for (int k = 0; k < count; ++k) {
+            const uint32_t vw = nn_read_u32(w + k * w_stride + i);
+            acc[k] = __smlad(x02, __sxtb16(vw), acc[k]);
+            acc[k] = __smlad(x13, nn_sxtb16_ror8(vw), acc[k]);
+        }
     }
 #endif
     for (; i < n; ++i) {
-        a0 += (int32_t)x[i] * (int32_t)w0[i];
-        a1 += (int32_t)x[i] * (int32_t)w1[i];
+        const int32_t xv = x[i];
+#pragma GCC unroll 6
+        for (int k = 0; k < count; ++k) {
+            acc[k] += xv * (int32_t)w[k * w_stride + i];
+        }
     }
-    *acc0 = a0;
-    *acc1 = a1;
 }
 
 /* requantize, add the zero point, clamp, then the optional element-wise table */
@@ -191,36 +193,29 @@ typedef struct {
     const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
     int pool_h, pool_w;              /* 1, 1 when no pooling is fused */
     int32_t pool_act_min, pool_act_max;
+    int block;                       /* output channels per pass (divides out_c, <= NN_MAX_BLOCK) */
 } nn_conv_params;
 
-/* Output channels oc and oc + 1 at conv position (oy, ox) (oc1 == oc for an odd last channel). */
-NN_INLINE void nn_conv_pair(const nn_conv_params *p, const int8_t *input, int oy, int ox, int oc, int pair,
-                            int32_t *v0, int32_t *v1)
+/* Output channels oc .. oc + block - 1 at conv position (oy, ox). */
+NN_INLINE void nn_conv_block(const nn_conv_params *p, const int8_t *input, int oy, int ox, int oc, int32_t *v)
 {
     const int row_len = p->filter_w * p->in_c; /* one filter row is contiguous in NHWC */
+    const int filter_len = p->filter_h * row_len;
     const int8_t *in_row = input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
-    const int8_t *f0 = p->filter + oc * p->filter_h * row_len;
-    int32_t acc0 = p->bias[oc];
-    if (pair) {
-        const int8_t *f1 = f0 + p->filter_h * row_len;
-        int32_t acc1 = p->bias[oc + 1];
-        for (int ky = 0; ky < p->filter_h; ++ky) {
-            nn_dot2_s8(in_row, f0, f1, row_len, &acc0, &acc1);
-            in_row += p->in_w * p->in_c;
-            f0 += row_len;
-            f1 += row_len;
-        }
-        *v1 = nn_output_stage(acc1, p->multiplier[oc + 1], p->shift[oc + 1], p->out_zero_point,
-                              p->act_min, p->act_max, p->lut);
-    } else {
-        for (int ky = 0; ky < p->filter_h; ++ky) {
-            acc0 = nn_dot_s8(in_row, f0, row_len, acc0);
-            in_row += p->in_w * p->in_c;
-            f0 += row_len;
-        }
+    const int8_t *f_row = p->filter + oc * filter_len;
+    int32_t acc[NN_MAX_BLOCK];
+    for (int k = 0; k < p->block; ++k) {
+        acc[k] = p->bias[oc + k];
     }
-    *v0 = nn_output_stage(acc0, p->multiplier[oc], p->shift[oc], p->out_zero_point,
-                          p->act_min, p->act_max, p->lut);
+    for (int ky = 0; ky < p->filter_h; ++ky) {
+        nn_dot_block_s8(in_row, f_row, filter_len, row_len, p->block, acc);
+        in_row += p->in_w * p->in_c;
+        f_row += row_len;
+    }
+    for (int k = 0; k < p->block; ++k) {
+        v[k] = nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->out_zero_point,
+                               p->act_min, p->act_max, p->lut);
+    }
 }
 
 NN_INLINE void nn_conv2d_s8(const nn_conv_params *p, const int8_t *input, int8_t *output)
@@ -231,26 +226,23 @@ NN_INLINE void nn_conv2d_s8(const nn_conv_params *p, const int8_t *input, int8_t
     for (int y = 0; y < out_h; ++y) {
         for (int x = 0; x < out_w; ++x) {
             int8_t *out = output + (y * out_w + x) * p->out_c;
-            for (int oc = 0; oc < p->out_c; oc += 2) {
-                const int pair = oc + 1 < p->out_c;
-                int32_t sum0 = 0;
-                int32_t sum1 = 0;
+            for (int oc = 0; oc < p->out_c; oc += p->block) {
+                int32_t sums[NN_MAX_BLOCK] = {0};
                 for (int py = 0; py < p->pool_h; ++py) {
                     for (int px = 0; px < p->pool_w; ++px) {
-                        int32_t v0;
-                        int32_t v1 = 0;
-                        nn_conv_pair(p, input, y * p->pool_h + py, x * p->pool_w + px, oc, pair, &v0, &v1);
-                        sum0 += v0;
-                        sum1 += v1;
+                        int32_t v[NN_MAX_BLOCK];
+                        nn_conv_block(p, input, y * p->pool_h + py, x * p->pool_w + px, oc, v);
+                        for (int k = 0; k < p->block; ++k) {
+                            sums[k] += v[k];
+                        }
                     }
                 }
-                if (count > 1) { /* fused AVERAGE_POOL_2D */
-                    sum0 = nn_clamp(nn_rounded_average(sum0, count), p->pool_act_min, p->pool_act_max);
-                    sum1 = nn_clamp(nn_rounded_average(sum1, count), p->pool_act_min, p->pool_act_max);
-                }
-                out[oc] = (int8_t)sum0;
-                if (pair) {
-                    out[oc + 1] = (int8_t)sum1;
+                for (int k = 0; k < p->block; ++k) {
+                    int32_t r = sums[k];
+                    if (count > 1) { /* fused AVERAGE_POOL_2D */
+                        r = nn_clamp(nn_rounded_average(r, count), p->pool_act_min, p->pool_act_max);
+                    }
+                    out[oc + k] = (int8_t)r;
                 }
             }
         }
@@ -267,24 +259,22 @@ typedef struct {
     int32_t out_zero_point;
     int32_t act_min, act_max;
     const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
+    int block;                       /* outputs per pass (divides out_features, <= NN_MAX_BLOCK) */
 } nn_fc_params;
 
 NN_INLINE void nn_fully_connected_s8(const nn_fc_params *p, const int8_t *input, int8_t *output)
 {
     for (int b = 0; b < p->batches; ++b) {
-        for (int o = 0; o < p->out_features; o += 2) {
-            const int8_t *w0 = p->weights + o * p->in_features;
-            int32_t acc0 = p->bias[o];
-            if (o + 1 < p->out_features) {
-                int32_t acc1 = p->bias[o + 1];
-                nn_dot2_s8(input, w0, w0 + p->in_features, p->in_features, &acc0, &acc1);
-                output[o + 1] = (int8_t)nn_output_stage(acc1, p->multiplier[o + 1], p->shift[o + 1],
-                                                        p->out_zero_point, p->act_min, p->act_max, p->lut);
-            } else {
-                acc0 = nn_dot_s8(input, w0, p->in_features, acc0);
+        for (int o = 0; o < p->out_features; o += p->block) {
+            int32_t acc[NN_MAX_BLOCK];
+            for (int k = 0; k < p->block; ++k) {
+                acc[k] = p->bias[o + k];
             }
-            output[o] = (int8_t)nn_output_stage(acc0, p->multiplier[o], p->shift[o],
-                                                p->out_zero_point, p->act_min, p->act_max, p->lut);
+            nn_dot_block_s8(input, p->weights + o * p->in_features, p->in_features, p->in_features, p->block, acc);
+            for (int k = 0; k < p->block; ++k) {
+                output[o + k] = (int8_t)nn_output_stage(acc[k], p->multiplier[o + k], p->shift[o + k],
+                                                        p->out_zero_point, p->act_min, p->act_max, p->lut);
+            }
         }
         input += p->in_features;
         output += p->out_features;
