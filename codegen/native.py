@@ -35,6 +35,7 @@ from lenet_mcu.errors import LenetMcuError
 SUPPORTED_OPS = ("CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "TANH", "SOFTMAX", "RESHAPE")
 ELEMENTWISE_LUT_OPS = ("TANH",)
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+IM2COL_MAX_CHANNELS = 64  # NN_MAX_CHANNELS in nn_kernels.h
 INT8_MIN, INT8_MAX = -128, 127
 
 
@@ -123,6 +124,7 @@ class Step:
     params: dict = field(default_factory=dict)  # C parameter block fields
     arrays: list = field(default_factory=list)  # (c_type, name, np.ndarray, comment)
     macs: int = 0
+    scratch_bytes: int = 0  # work buffer for this step only (im2col patch), planned in the arena
 
 
 @dataclass
@@ -312,8 +314,22 @@ class Lowering:
                 title.append(f"AVERAGE_POOL_2D '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
                 out_tensor = p_out
         step = Step("conv", name, "\n".join(title), x.index, out_tensor.index, macs=oh * ow * oc * kh * kw * ic)
+        taps = kh * kw * ic
+        patch_len = (taps + 3) // 4 * 4
+        im2col = oh * ow > 1 and oc <= IM2COL_MAX_CHANNELS
+        if im2col:
+            # each conv position is gathered into a patch of whole words: the filter is padded to match
+            filt = np.zeros((oc, patch_len), np.int8)
+            filt[:, :taps] = weights.reshape(oc, taps)
+            filter_comment = f"[{oc}][{kh}][{kw}][{ic}] OHWI" + (
+                f", each filter zero-padded from {taps} to {patch_len}" if patch_len > taps else "")
+            step.scratch_bytes = patch_len
+            title.append(f"im2col: taps gathered into a {patch_len}-byte patch per position")
+            step.title = "\n".join(title)
+        else:
+            filt, filter_comment = weights, f"[{oc}][{kh}][{kw}][{ic}] OHWI"
         step.arrays = [
-            ("int8_t", f"{name}_filter", weights, f"[{oc}][{kh}][{kw}][{ic}] OHWI"),
+            ("int8_t", f"{name}_filter", filt, filter_comment),
             ("int32_t", f"{name}_bias", folded, f"bias - ({x.zero_point}) * sum(filter): input zero point folded in"),
             ("int32_t", f"{name}_multiplier", mult, "per-channel requantization multiplier (Q31)"),
             ("int32_t", f"{name}_shift", shift, "per-channel shift (> 0: left)"),
@@ -325,7 +341,8 @@ class Lowering:
             "multiplier": f"{name}_multiplier", "shift": f"{name}_shift",
             "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max,
             "lut": lut or "0", "pool_h": pool_h, "pool_w": pool_w,
-            "pool_act_min": pool_min, "pool_act_max": pool_max, "block": channel_block(oc),
+            "pool_act_min": pool_min, "pool_act_max": pool_max,
+            "block": channel_block(oc), "patch_len": patch_len if im2col else 0,
         }
         self.steps.append(step)
 
@@ -490,7 +507,8 @@ class Lowering:
 
         for s in self.steps:
             s.input, s.output = root(s.input), root(s.output)
-        life: dict[int, list[int]] = {}
+        life: dict = {}  # tensor index or ("scratch", step name) -> [first step, last step]
+        sizes: dict = {}
         for i, s in enumerate(self.steps):
             for t in (s.input, s.output):
                 if t in (graph_in, graph_out):
@@ -498,11 +516,15 @@ class Lowering:
                 life.setdefault(t, [i, i])
                 life[t][0] = min(life[t][0], i)
                 life[t][1] = max(life[t][1], i)
-        order = sorted(life, key=lambda t: (-m.tensors[t].size, life[t][0]))
+                sizes[t] = m.tensors[t].size
+            if s.scratch_bytes:
+                life[("scratch", s.name)] = [i, i]
+                sizes[("scratch", s.name)] = s.scratch_bytes
+        order = sorted(life, key=lambda t: (-sizes[t], life[t][0]))
         placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
-        offsets: dict[int, int] = {}
+        offsets: dict = {}
         for t in order:
-            size = m.tensors[t].size
+            size = sizes[t]
             first, last = life[t]
             offset = 0
             for o, sz, f, l in sorted(placed):
@@ -511,7 +533,7 @@ class Lowering:
                     offset = (o + sz + 3) // 4 * 4
             offsets[t] = offset
             placed.append((offset, size, first, last))
-        arena = max([o + m.tensors[t].size for t, o in offsets.items()], default=0)
+        arena = max([o + sizes[t] for t, o in offsets.items()], default=0)
         storage = {graph_in: "in", graph_out: "out"}
         for t, o in offsets.items():
             storage[t] = f"arena + {o}"
@@ -559,7 +581,7 @@ def render_native(plan: NativePlan) -> tuple[str, str]:
         steps.append({
             "kind": s.kind, "name": s.name, "title_lines": s.title.split("\n"), "arrays": arrays,
             "params": s.params, "input": plan.storage[s.input], "output": plan.storage[s.output],
-            "macs": s.macs,
+            "macs": s.macs, "scratch": plan.storage.get(("scratch", s.name)),
         })
     luts = [{"name": name, "body": c_array(np.frombuffer(key, np.int8))} for key, name in plan.luts.items()]
     buffers = []  # arena buffers in the order the layers write them
@@ -570,6 +592,10 @@ def render_native(plan: NativePlan) -> tuple[str, str]:
             off = int(expr.split("+")[1])
             buffers.append((len(buffers), f"{st.name} writes arena[{off}..{off + tensor.size}): "
                                           f"{list(tensor.shape)} '{tensor.name}'"))
+        scratch = plan.storage.get(("scratch", st.name))
+        if scratch:
+            off = int(scratch.split("+")[1])
+            buffers.append((len(buffers), f"{st.name} im2col patch arena[{off}..{off + st.scratch_bytes})"))
     for s in steps:
         s["shape"] = list(m.tensors[next(st.output for st in plan.steps if st.name == s["name"])].shape)
     context = {

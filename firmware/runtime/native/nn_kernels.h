@@ -137,8 +137,16 @@ NN_INLINE int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc
    for k < count (a compile-time constant once inlined): each input word is loaded and
    widened once for all `count` output channels. */
 #define NN_MAX_BLOCK 6
+#define NN_MAX_CHANNELS 64 /* output channels of an im2col convolution (codegen checks) */
 NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, int n, int count, int32_t *acc)
 {
+    /* local copies: int8 loads may alias acc[] as far as C is concerned, which would
+       force a store of every accumulator on each iteration */
+    int32_t a[NN_MAX_BLOCK];
+#pragma GCC unroll 6
+    for (int k = 0; k < count; ++k) {
+        a[k] = acc[k];
+    }
     int i = 0;
 #if NN_USE_SIMD
     for (; i + 4 <= n; i += 4) {
@@ -148,8 +156,8 @@ NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, i
 #pragma GCC unroll 6
         for (int k = 0; k < count; ++k) {
             const uint32_t vw = nn_read_u32(w + k * w_stride + i);
-            acc[k] = __smlad(x02, __sxtb16(vw), acc[k]);
-            acc[k] = __smlad(x13, nn_sxtb16_ror8(vw), acc[k]);
+            a[k] = __smlad(x02, __sxtb16(vw), a[k]);
+            a[k] = __smlad(x13, nn_sxtb16_ror8(vw), a[k]);
         }
     }
 #endif
@@ -157,8 +165,12 @@ NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, i
         const int32_t xv = x[i];
 #pragma GCC unroll 6
         for (int k = 0; k < count; ++k) {
-            acc[k] += xv * (int32_t)w[k * w_stride + i];
+            a[k] += xv * (int32_t)w[k * w_stride + i];
         }
+    }
+#pragma GCC unroll 6
+    for (int k = 0; k < count; ++k) {
+        acc[k] = a[k];
     }
 }
 
@@ -194,6 +206,8 @@ typedef struct {
     int pool_h, pool_w;              /* 1, 1 when no pooling is fused */
     int32_t pool_act_min, pool_act_max;
     int block;                       /* output channels per pass (divides out_c, <= NN_MAX_BLOCK) */
+    int patch_len;                   /* 0: direct kernel; else im2col: filter is [out_c][patch_len],
+                                        the filter_h * filter_w * in_c taps zero-padded to a multiple of 4 */
 } nn_conv_params;
 
 /* Output channels oc .. oc + block - 1 at conv position (oy, ox). */
@@ -215,6 +229,60 @@ NN_INLINE void nn_conv_block(const nn_conv_params *p, const int8_t *input, int o
     for (int k = 0; k < p->block; ++k) {
         v[k] = nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->out_zero_point,
                                p->act_min, p->act_max, p->lut);
+    }
+}
+
+/* im2col variant: the taps of one conv position are copied row by row into `patch`
+   (patch_len bytes, a multiple of 4, zero tail), so every output channel is one
+   run of whole words with no per-row remainder; the filter is padded to match. */
+NN_INLINE void nn_conv2d_patch_s8(const nn_conv_params *p, const int8_t *input, int8_t *output, int8_t *patch)
+{
+    const int out_h = p->conv_out_h / p->pool_h;
+    const int out_w = p->conv_out_w / p->pool_w;
+    const int32_t count = p->pool_h * p->pool_w;
+    const int row_len = p->filter_w * p->in_c;
+    const int taps = p->filter_h * row_len;
+    for (int i = taps; i < p->patch_len; ++i) {
+        patch[i] = 0; /* the padding never changes: its weights are zero too */
+    }
+    for (int y = 0; y < out_h; ++y) {
+        for (int x = 0; x < out_w; ++x) {
+            int32_t sums[NN_MAX_CHANNELS];
+            for (int oc = 0; oc < p->out_c; ++oc) {
+                sums[oc] = 0;
+            }
+            for (int py = 0; py < p->pool_h; ++py) {
+                for (int px = 0; px < p->pool_w; ++px) {
+                    const int oy = y * p->pool_h + py;
+                    const int ox = x * p->pool_w + px;
+                    const int8_t *in_row = input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
+                    for (int ky = 0; ky < p->filter_h; ++ky) {
+                        memcpy(patch + ky * row_len, in_row, (size_t)row_len);
+                        in_row += p->in_w * p->in_c;
+                    }
+                    for (int oc = 0; oc < p->out_c; oc += p->block) {
+                        int32_t acc[NN_MAX_BLOCK];
+                        for (int k = 0; k < p->block; ++k) {
+                            acc[k] = p->bias[oc + k];
+                        }
+                        nn_dot_block_s8(patch, p->filter + oc * p->patch_len, p->patch_len, p->patch_len,
+                                        p->block, acc);
+                        for (int k = 0; k < p->block; ++k) {
+                            sums[oc + k] += nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k],
+                                                            p->out_zero_point, p->act_min, p->act_max, p->lut);
+                        }
+                    }
+                }
+            }
+            int8_t *out = output + (y * out_w + x) * p->out_c;
+            for (int oc = 0; oc < p->out_c; ++oc) {
+                int32_t r = sums[oc];
+                if (count > 1) { /* fused AVERAGE_POOL_2D */
+                    r = nn_clamp(nn_rounded_average(r, count), p->pool_act_min, p->pool_act_max);
+                }
+                out[oc] = (int8_t)r;
+            }
+        }
     }
 }
 
