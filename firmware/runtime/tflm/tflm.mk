@@ -168,13 +168,15 @@ $(TFLM_OBJ_DIR)/%.cc.o: $(TFLM_DIR)/%.cc
 	@mkdir -p $(@D)
 	@echo "  CXX (tflm cache) $*.cc"
 	@$(TFLM_CXX) $(TFLM_CXXFLAGS) $(TFLM_OPT) -MMD -MP -MF $@.$$$$.d -MT $@ -c $< -o $@.$$$$.tmp \
-	  && mv -f $@.$$$$.d $(@:.o=.d) && mv -f $@.$$$$.tmp $@
+	  && mv -f $@.$$$$.d $(@:.o=.d) && mv -f $@.$$$$.tmp $@ \
+	  || { rm -f $@.$$$$.d $@.$$$$.tmp; exit 1; }
 
 $(TFLM_OBJ_DIR)/%.c.o: $(TFLM_DIR)/%.c
 	@mkdir -p $(@D)
 	@echo "  CC  (tflm cache) $*.c"
 	@$(TFLM_CC) $(TFLM_CFLAGS) $(TFLM_OPT) -MMD -MP -MF $@.$$$$.d -MT $@ -c $< -o $@.$$$$.tmp \
-	  && mv -f $@.$$$$.d $(@:.o=.d) && mv -f $@.$$$$.tmp $@
+	  && mv -f $@.$$$$.d $(@:.o=.d) && mv -f $@.$$$$.tmp $@ \
+	  || { rm -f $@.$$$$.d $@.$$$$.tmp; exit 1; }
 
 -include $(TFLM_LIB_OBJS:.o=.d)
 
