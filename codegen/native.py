@@ -338,7 +338,7 @@ class Lowering:
             "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "stride_h": sh, "stride_w": sw,
             "conv_out_h": oh, "conv_out_w": ow, "out_c": oc,
             "filter": f"{name}_filter", "bias": f"{name}_bias",
-            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift",
+            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift", "max_shift": int(shift.max()),
             "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max,
             "lut": lut or "0", "pool_h": pool_h, "pool_w": pool_w,
             "pool_act_min": pool_min, "pool_act_max": pool_max,
@@ -443,7 +443,7 @@ class Lowering:
         step.params = {
             "batches": batches, "in_features": in_features, "out_features": out_features,
             "weights": f"{name}_weights", "bias": f"{name}_bias",
-            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift",
+            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift", "max_shift": int(shift.max()),
             "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max, "lut": lut or "0",
             "block": channel_block(out_features),
         }

@@ -118,3 +118,25 @@ def test_reshape_is_an_alias_or_a_copy(tmp_path, reshape_last):
     kinds = [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps]
     assert kinds == (["conv", "fc", "copy"] if reshape_last else ["conv", "fc"])
     check(model, tmp_path, rng)
+
+
+def test_left_shift_requantization_matches_tflm(tmp_path):
+    """Effective scale > 1 (positive shift): the rarely used left-shift path of the requantization."""
+    from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+
+    rng = np.random.default_rng(17)
+    in_scale, w_scales = 0.05, np.array([0.02, 0.03, 0.011], np.float32)
+    out_scale = 0.0004  # in_scale * w_scale / out_scale = 2.5 .. 3.75 -> shift 2
+    model = build_model(
+        [TensorSpec("input", (1, 4, 4, 1), "int8", in_scale, 3),
+         TensorSpec("filter", (3, 1, 1, 1), "int8", list(w_scales), 0, 0,
+                    rng.integers(-2, 3, size=(3, 1, 1, 1), dtype=np.int8)),
+         TensorSpec("bias", (3,), "int32", [in_scale * float(s) for s in w_scales], 0, 0,
+                    np.array([5, -7, 0], np.int32)),
+         TensorSpec("conv", (1, 4, 4, 3), "int8", out_scale, -4)],
+        [OperatorSpec("CONV_2D", [0, 1, 2], [3], {"padding": 1, "strideW": 1, "strideH": 1,
+                                                   "dilationWFactor": 1, "dilationHFactor": 1})], [0], [3])
+    plan = native.lower(load_model_bytes(model, tmp_path))
+    assert plan.steps[0].params["max_shift"] > 0
+    want = check(model, tmp_path, rng)
+    assert len(np.unique(want)) > 20

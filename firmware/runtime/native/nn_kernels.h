@@ -175,11 +175,30 @@ NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, i
 }
 
 /* requantize, add the zero point, clamp, then the optional element-wise table */
-NN_INLINE int32_t nn_output_stage(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
-                                  int32_t act_min, int32_t act_max, const int8_t *lut)
+/* max_shift (the largest shift of the layer, a compile-time constant) <= 0 means no
+   channel shifts left: the left-shift path then compiles away. */
+NN_INLINE int32_t nn_output_stage(int32_t acc, int32_t multiplier, int32_t shift, int32_t max_shift,
+                                  int32_t zero_point, int32_t act_min, int32_t act_max, const int8_t *lut)
 {
-    int32_t v = nn_requantize(acc, multiplier, shift) + zero_point;
+    int32_t v;
+    if (max_shift <= 0) {
+        const int64_t ab = (int64_t)acc * (int64_t)multiplier;
+        const int64_t nudged = ab + (ab >= 0 ? (1 << 30) : (1 - (1 << 30)));
+        const int32_t high = (int32_t)((nudged + (nudged < 0 ? INT64_C(0x7FFFFFFF) : 0)) >> 31);
+        v = nn_rounding_divide_by_pot(high, (int)-shift);
+    } else {
+        v = nn_requantize(acc, multiplier, shift);
+    }
+    v += zero_point;
+#if defined(__ARM_FEATURE_SAT) && !defined(NN_NO_SIMD)
+    if (act_min == -128 && act_max == 127) {
+        v = __ssat(v, 8); /* one instruction for the full int8 range */
+    } else {
+        v = nn_clamp(v, act_min, act_max);
+    }
+#else
     v = nn_clamp(v, act_min, act_max);
+#endif
     if (lut != 0) {
         v = lut[v + 128];
     }
@@ -200,6 +219,7 @@ typedef struct {
     const int32_t *bias;             /* [out_c], input zero point folded in */
     const int32_t *multiplier;       /* [out_c] per-channel requantization */
     const int32_t *shift;            /* [out_c] */
+    int32_t max_shift;               /* largest of shift[] (<= 0: right shifts only) */
     int32_t out_zero_point;
     int32_t act_min, act_max;        /* fused activation range of the conv */
     const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
@@ -227,7 +247,7 @@ NN_INLINE void nn_conv_block(const nn_conv_params *p, const int8_t *input, int o
         f_row += row_len;
     }
     for (int k = 0; k < p->block; ++k) {
-        v[k] = nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->out_zero_point,
+        v[k] = nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->max_shift, p->out_zero_point,
                                p->act_min, p->act_max, p->lut);
     }
 }
@@ -268,7 +288,7 @@ NN_INLINE void nn_conv2d_patch_s8(const nn_conv_params *p, const int8_t *input, 
                         nn_dot_block_s8(patch, p->filter + oc * p->patch_len, p->patch_len, p->patch_len,
                                         p->block, acc);
                         for (int k = 0; k < p->block; ++k) {
-                            sums[oc + k] += nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k],
+                            sums[oc + k] += nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->max_shift,
                                                             p->out_zero_point, p->act_min, p->act_max, p->lut);
                         }
                     }
@@ -324,6 +344,7 @@ typedef struct {
     const int32_t *bias;             /* input zero point folded in */
     const int32_t *multiplier;       /* [out_features] (per-tensor models repeat one value) */
     const int32_t *shift;
+    int32_t max_shift;               /* largest of shift[] (<= 0: right shifts only) */
     int32_t out_zero_point;
     int32_t act_min, act_max;
     const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
@@ -340,7 +361,7 @@ NN_INLINE void nn_fully_connected_s8(const nn_fc_params *p, const int8_t *input,
             }
             nn_dot_block_s8(input, p->weights + o * p->in_features, p->in_features, p->in_features, p->block, acc);
             for (int k = 0; k < p->block; ++k) {
-                output[o + k] = (int8_t)nn_output_stage(acc[k], p->multiplier[o + k], p->shift[o + k],
+                output[o + k] = (int8_t)nn_output_stage(acc[k], p->multiplier[o + k], p->shift[o + k], p->max_shift,
                                                         p->out_zero_point, p->act_min, p->act_max, p->lut);
             }
         }
