@@ -18,7 +18,10 @@ class PipelineConfig:
     learning_rate: float = 2e-3        # Adam, first epoch
     final_learning_rate: float = 5e-5  # last epoch; exponential decay in between
     max_shift: int = 1                 # random translation in pixels (augmentation); 0 = off
-    c3_table: bool = False             # True: the paper's 60-of-96 C3 connection table
+    # C3 fully connected by default: measured with these settings (benchmarks/results/pipeline.json)
+    # full C3 gives 99.06% float / 99.09% int8 TFLM, the paper's 60-of-96 table 99.07% / 99.02%:
+    # the same in float, but the int8 model (what the chip runs) is better and the graph plainer.
+    c3_table: bool = False
     train_subset: int = 0              # 0 = all 60,000 training images
     calibration_size: int = 500        # representative images for PTQ (from the training set)
     fast: bool = False
