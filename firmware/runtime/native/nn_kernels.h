@@ -20,7 +20,9 @@
  * parameter block: gcc inlines each call in the generated infer() and folds
  * the shapes into compile-time loop bounds. Convolutions and fully connected
  * layers compute a block of output channels per pass over the input (each
- * input word is loaded and widened once per block).
+ * input word is loaded and widened once per block); a convolution with more
+ * than one position first gathers each position's taps into a word-padded
+ * patch (im2col), so the dot products have no per-row remainders.
  *
  * On Cortex-M4/M7 (__ARM_FEATURE_DSP) dot products use SXTB16 + SMLAD, two
  * 16x16 MACs per instruction; the portable C path gives identical sums.
@@ -113,26 +115,6 @@ static inline uint32_t nn_sxtb16_ror8(uint32_t v)
 }
 #endif
 
-/* acc + sum(a[i] * b[i]) for i < n, int8 x int8 -> int32. */
-NN_INLINE int32_t nn_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc)
-{
-    int i = 0;
-#if NN_USE_SIMD
-    /* SXTB16 widens bytes 0,2 (and, after ROR 8, bytes 1,3) to int16 pairs;
-       both operands are split the same way, so SMLAD pairs matching elements. */
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t va = nn_read_u32(a + i);
-        const uint32_t vb = nn_read_u32(b + i);
-        acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(nn_sxtb16_ror8(va), nn_sxtb16_ror8(vb), acc);
-    }
-#endif
-    for (; i < n; ++i) {
-        acc += (int32_t)a[i] * (int32_t)b[i];
-    }
-    return acc;
-}
-
 /* Up to NN_MAX_BLOCK dot products sharing the input x: acc[k] += x . w[k * w_stride ...]
    for k < count (a compile-time constant once inlined): each input word is loaded and
    widened once for all `count` output channels. */
@@ -149,6 +131,8 @@ NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, i
     }
     int i = 0;
 #if NN_USE_SIMD
+    /* SXTB16 widens bytes 0,2 (and, after ROR 8, bytes 1,3) to int16 pairs; input
+       and weights are split the same way, so SMLAD multiplies matching elements. */
     for (; i + 4 <= n; i += 4) {
         const uint32_t vx = nn_read_u32(x + i);
         const uint32_t x02 = __sxtb16(vx);
