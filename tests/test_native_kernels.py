@@ -38,6 +38,7 @@ def check(model: bytes, tmp_path, rng, count: int = COUNT, extra: np.ndarray | N
     ((11, 9, 3), 5, (3, 3), (2, 2), "RELU", True),       # odd channel count, stride 2
     ((10, 13, 4), 4, (3, 2), (1, 3), "RELU6", False),    # per-tensor filter, non-square
     ((8, 8, 7), 3, (1, 1), (1, 1), "RELU_N1_TO_1", True),
+    ((5, 6, 3), 66, (3, 3), (2, 1), "NONE", True),       # > 64 channels: the direct (non-im2col) kernel
 ])
 def test_conv2d_matches_tflm(tmp_path, in_shape, out_c, kernel, stride, activation, per_channel):
     rng = np.random.default_rng(hash((in_shape, out_c, stride)) % 2**32)
