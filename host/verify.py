@@ -123,6 +123,7 @@ class LinkStats:
     retransmits: int = 0
     timeouts: int = 0
     resent_out_of_order: int = 0
+    resent_after_error: int = 0
     bad_frames_received: int = 0
     duplicates_dropped: int = 0
     device_errors: dict = field(default_factory=dict)
@@ -187,6 +188,7 @@ class Device:
         self._seq = random.randrange(0, proto.NO_SEQ)
         self._send_counter = 0
         self._latency: float | None = None  # moving average of request -> answer time
+        self._last_frame_at = time.monotonic()  # when the device last sent a valid frame
 
     #: The answer timeout adapts to the link: ten times the usual answer time,
     #: at least MIN_TIMEOUT_S and at most the `timeout` given.
@@ -211,6 +213,7 @@ class Device:
             if isinstance(item, proto.FrameError):
                 self.stats.bad_frames_received += 1
                 continue
+            self._last_frame_at = time.monotonic()
             yield item
 
     # -- HELLO ----------------------------------------------------------------
@@ -293,9 +296,16 @@ class Device:
             req.sent_at = now
             req.tries += 1
             if req.tries > self.max_tries:
-                raise LenetMcuError(f"image {req.index}: no valid answer after {self.max_tries} tries: the link "
-                                    "loses too much or the device hangs; results so far are checkpointed "
-                                    "(reset the device, then verify --resume)")
+                # Keep trying while the device still says something valid: then it is the link.
+                silent = now - self._last_frame_at
+                if silent > max(2.0, 3 * self.effective_timeout()):
+                    raise LenetMcuError(f"image {req.index}: the device stopped answering ({silent:.1f} s without a "
+                                        f"valid frame, {req.tries - 1} tries): it hangs; results so far are "
+                                        "checkpointed (reset the device, then verify --resume)")
+                if req.tries > 10 * self.max_tries:
+                    raise LenetMcuError(f"image {req.index}: no valid answer after {req.tries - 1} tries: the link "
+                                        "corrupts too much; results so far are checkpointed (fix the cable or "
+                                        "lower --baud, then verify --resume)")
             if req.tries > 1:
                 self.stats.retransmits += 1
             self._send(req.frame)
@@ -376,7 +386,14 @@ class Device:
             self.stats.device_errors[code] = self.stats.device_errors.get(code, 0) + 1
             req = open_.get(frame.seq)
             if req is None:
-                return  # a frame the device could not read (seq unknown): order or timeout resends it
+                # The device could not read a frame (seq unknown). With one request open it was
+                # probably that one: resend now (a duplicate answer would be dropped). With more
+                # open, the in-order rule or the timeout finds the lost one.
+                if frame.seq == proto.NO_SEQ and len(open_) == 1:
+                    only = next(iter(open_.values()))
+                    self.stats.resent_after_error += 1
+                    send(only, time.monotonic())
+                return
             req.rejections += 1
             if req.rejections >= 3 and code in _FATAL_ERRORS:
                 name = proto.ErrorCode(code).name
