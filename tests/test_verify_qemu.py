@@ -97,3 +97,37 @@ def test_second_client_on_a_busy_emulator_is_a_clear_error(qemu_native, mnist_di
         with pytest.raises(LenetMcuError, match="is another verify connected"):
             run_verify(art, data_dir=mnist_dir, limit=5, hello_timeout=2.0, progress=False, reports=False,
                        log=lambda m: None)
+
+
+def _fresh_copy(fast_artifacts, tmp_path):
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    for name in PIPELINE_FILES:
+        if (fast_artifacts / name).exists():
+            shutil.copy2(fast_artifacts / name, art / name)
+    return art
+
+
+def test_verify_on_qemu_is_the_pipeline_tail(fast_artifacts, mnist_dir, tmp_path):
+    """One call builds, starts QEMU, checks and stops it again (what `lenet-mcu pipeline` uses)."""
+    from lenet_mcu.host.report import summary
+    from lenet_mcu.host.verify import verify_on_qemu
+
+    art = _fresh_copy(fast_artifacts, tmp_path)
+    rep = verify_on_qemu(art, "native", data_dir=mnist_dir, limit=100, progress=False, log=lambda m: None)
+    assert summary(rep)["images_differing_from_tflm"] == 0 and rep["images"] == 100
+    assert flash.running_qemu(art) is None and not (art / "qemu.json").exists()
+    assert (art / "verify" / "confusion.png").is_file()
+
+
+@pytest.mark.tflm
+@pytest.mark.skipif(not __import__("os").environ.get("TFLM_DIR"),
+                    reason="TFLM_DIR is not set: no TensorFlow Lite Micro tree to build the tflm firmware")
+def test_flash_tflm_runtime_and_verify(fast_artifacts, mnist_dir, tmp_path):
+    """`flash --runtime tflm` builds against $TFLM_DIR; the same check passes on 500 images."""
+    from lenet_mcu.host.verify import verify_on_qemu
+
+    art = _fresh_copy(fast_artifacts, tmp_path)
+    rep = verify_on_qemu(art, "tflm", data_dir=mnist_dir, limit=500, progress=False, log=lambda m: None)
+    assert rep["device"]["runtime"] == "tflm"
+    assert rep["images"] == 500 and rep["bitexact"]["images_differing"] == 0
