@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash as flash_mod
 
 DEFAULT_ARTIFACTS = Path("artifacts")

@@ -6,7 +6,6 @@ window of requests in flight and still notice timeouts.
 """
 from __future__ import annotations
 
-import os
 import select
 import time
 
@@ -38,7 +37,7 @@ def describe_open_error(url: str, exc: Exception) -> str:
         return f"serial port {url} does not exist: plug in the board (or pass --port with the right device, e.g. /dev/ttyACM0)"
     if "permission denied" in low or "errno 13" in low:
         return f"no permission to open serial port {url}: add yourself to the 'dialout' group (then log in again)"
-    if "invalid url" in low or "expected" in low and "://" in url:
+    if "invalid url" in low or ("expected" in low and "://" in url):
         return f"cannot open {url}: {text}"
     return f"cannot open serial port {url}: {text}"
 
@@ -122,7 +121,3 @@ def default_window(url: str) -> int:
     the default is one request at a time.
     """
     return 4 if url.startswith("socket://") else 1
-
-
-def is_local_device(url: str) -> bool:
-    return "://" not in url and os.path.exists(url)
