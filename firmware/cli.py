@@ -11,13 +11,30 @@ from lenet_mcu.firmware.build import RUNTIMES, build_firmware, size_report
 MODEL_FILE = "lenet5_int8.tflite"
 
 
-def codegen_is_stale(tflite: Path, gen_dir: Path) -> bool:
-    """True if gen_dir lacks model_info.h or any generated file is older than the model."""
-    info = gen_dir / "model_info.h"
-    if not info.is_file():
+STAMP_FILE = "codegen.stamp"
+
+
+def codegen_fingerprint(runtime: str, tflite: Path) -> str:
+    """sha256 over the model bytes and the code generator's own sources and templates,
+    so a new model *or* a changed generator makes the generated C stale."""
+    import hashlib
+
+    import lenet_mcu.codegen as codegen_pkg
+
+    h = hashlib.sha256(runtime.encode() + b"\0" + tflite.read_bytes())
+    root = Path(codegen_pkg.__file__).resolve().parent
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".j2"}:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def codegen_is_stale(runtime: str, tflite: Path, gen_dir: Path) -> bool:
+    """True if gen_dir lacks model_info.h or was generated from another model or generator."""
+    stamp = gen_dir / STAMP_FILE
+    if not (gen_dir / "model_info.h").is_file() or not stamp.is_file():
         return True
-    model_time = tflite.stat().st_mtime
-    return any(p.stat().st_mtime < model_time for p in gen_dir.iterdir() if p.is_file())
+    return stamp.read_text().strip() != codegen_fingerprint(runtime, tflite)
 
 
 def ensure_codegen(runtime: str, artifacts: Path) -> Path:
@@ -25,10 +42,13 @@ def ensure_codegen(runtime: str, artifacts: Path) -> Path:
     if not tflite.is_file():
         raise LenetMcuError(f"{tflite} not found: run `lenet-mcu quantize --artifacts {artifacts}` first")
     gen_dir = artifacts / "codegen" / runtime
-    if codegen_is_stale(tflite, gen_dir):
+    if codegen_is_stale(runtime, tflite, gen_dir):
+        from lenet_mcu import atomic
         from lenet_mcu.codegen import generate  # host-only, no TensorFlow
+
         click.echo(f"codegen: {tflite} -> {gen_dir}")
         generate(runtime, tflite, gen_dir)
+        atomic.write_text(gen_dir / STAMP_FILE, codegen_fingerprint(runtime, tflite) + "\n")
     return gen_dir
 
 

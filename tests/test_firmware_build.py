@@ -81,12 +81,7 @@ def test_hse_frequency_must_give_168_mhz(tmp_path):
         fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, make_vars={**ECHO_MAKE_VARS, "HSE_HZ": "12500000"})
 
 
-def _touch(path: Path, mtime: float) -> None:
-    path.write_text("x")
-    os.utime(path, (mtime, mtime))
-
-
-def test_codegen_runs_only_when_missing_or_older_than_the_model(tmp_path, monkeypatch):
+def test_codegen_runs_only_when_the_model_or_the_generator_changed(tmp_path, monkeypatch):
     import lenet_mcu.codegen as codegen
     calls = []
 
@@ -97,15 +92,20 @@ def test_codegen_runs_only_when_missing_or_older_than_the_model(tmp_path, monkey
 
     monkeypatch.setattr(codegen, "generate", fake_generate, raising=False)
     tflite = tmp_path / "lenet5_int8.tflite"
-    _touch(tflite, 1_000_000)
+    tflite.write_bytes(b"model one")
     gen = fwcli.ensure_codegen("native", tmp_path)
     assert calls == [("native", tflite, tmp_path / "codegen" / "native")] and gen == calls[0][2]
-    os.utime(gen / "model_info.h", (2_000_000, 2_000_000))
     fwcli.ensure_codegen("native", tmp_path)
-    assert len(calls) == 1  # fresh: not regenerated
-    os.utime(tflite, (3_000_000, 3_000_000))
+    assert len(calls) == 1  # same model, same generator: not regenerated
+    tflite.write_bytes(b"model two")
     fwcli.ensure_codegen("native", tmp_path)
-    assert len(calls) == 2  # model newer: regenerated
+    assert len(calls) == 2  # another model: regenerated
+    fwcli.ensure_codegen("tflm", tmp_path)
+    assert calls[-1][0] == "tflm"  # each runtime has its own stamp
+    real_fingerprint = fwcli.codegen_fingerprint
+    monkeypatch.setattr(fwcli, "codegen_fingerprint", lambda rt, tf: "generator changed " + real_fingerprint(rt, tf))
+    fwcli.ensure_codegen("native", tmp_path)
+    assert len(calls) == 4  # same model, new generator: regenerated
 
 
 def test_build_command_without_a_model_fails_in_one_line(tmp_path):
