@@ -2,7 +2,6 @@
 size figures, and `lenet-mcu build`'s codegen staleness rule."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
