@@ -40,9 +40,12 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             # A stage whose optional dependencies are not installed.
-            @click.command(name=name, help=f"(unavailable: {exc})")
+            reason = str(exc)  # `exc` is unbound once the except block ends
+
+            @click.command(name=name, help=f"(unavailable: {reason})",
+                           context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
             def unavailable():
-                raise LenetMcuError(f"'{name}' is unavailable in this install: {exc}")
+                raise LenetMcuError(f"'{name}' is unavailable in this install: {reason}")
 
             return unavailable
 

@@ -8,7 +8,6 @@ and confusion.png (int8 TFLM predictions).
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 import struct
-from pathlib import Path
+
 
 import numpy as np
 import pytest
