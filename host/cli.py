@@ -94,12 +94,12 @@ def verify(port, baud, limit, resume, data_dir, window, timeout, hello_timeout, 
         rep = run_verify(artifacts, port=port, baud=baud, limit=limit, resume=resume, data_dir=data_dir,
                          window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress)
     except VerifyFailed:
-        _print_summary(artifacts)
+        print_summary(artifacts)
         raise
-    _print_summary(artifacts, rep)
+    print_summary(artifacts, rep)
 
 
-def _print_summary(artifacts: Path, rep: dict | None = None) -> None:
+def print_summary(artifacts: Path, rep: dict | None = None) -> None:
     import json
 
     if rep is None:

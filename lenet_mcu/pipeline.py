@@ -149,6 +149,9 @@ class StageContext:
     artifacts: Path
     echo: Callable[[str], None] = click.echo
     resume: bool = True
+    runtime: str = "native"
+    tflm_dir: Path | None = None
+    verify_limit: int | None = None  # None: all test images (tests check fewer)
 
 
 def train_stage(ctx: StageContext) -> dict:
@@ -174,12 +177,45 @@ def evaluate_stage(ctx: StageContext) -> dict:
             "tflite_vs_tflm_images_differing": metrics["tflite_vs_tflm_outputs"]["images_differing"]}
 
 
-#: (name, function) in run order. Later issues append codegen, build, flash, verify here.
+def codegen_stage(ctx: StageContext) -> dict:
+    from lenet_mcu.firmware.cli import ensure_codegen
+
+    gen_dir = ensure_codegen(ctx.runtime, ctx.artifacts)
+    return {"runtime": ctx.runtime, "files": sorted(p.name for p in gen_dir.iterdir() if p.is_file())}
+
+
+def build_stage(ctx: StageContext) -> dict:
+    from lenet_mcu.firmware.build import size_report
+    from lenet_mcu.host.flash import ensure_firmware
+
+    elf = ensure_firmware(ctx.artifacts, ctx.runtime, tflm_dir=ctx.tflm_dir)
+    size = size_report(elf)
+    ctx.echo(f"{elf}: flash {size['flash_bytes']} B, static RAM {size['ram_static_bytes']} B")
+    return {"runtime": ctx.runtime, "elf": elf.relative_to(ctx.artifacts).as_posix(), **size}
+
+
+def verify_stage(ctx: StageContext) -> dict:
+    """Emulated STM32F405: start QEMU, check all 10,000 test images over serial, stop QEMU."""
+    from lenet_mcu.host import report
+    from lenet_mcu.host.cli import print_summary
+    from lenet_mcu.host.verify import verify_on_qemu
+
+    rep = verify_on_qemu(ctx.artifacts, ctx.runtime, data_dir=ctx.data_dir, limit=ctx.verify_limit,
+                         build=False, log=ctx.echo)
+    print_summary(ctx.artifacts, rep)
+    return report.summary(rep)
+
+
+#: (name, function) in run order: host stages, then the device (emulated board).
 STAGES: list[tuple[str, Callable[[StageContext], dict]]] = [
     ("train", train_stage),
     ("quantize", quantize_stage),
     ("evaluate", evaluate_stage),
+    ("codegen", codegen_stage),
+    ("build", build_stage),
+    ("verify", verify_stage),
 ]
+STAGE_NAMES = [name for name, _ in STAGES]
 
 
 def run_stage(name: str, func: Callable[[StageContext], dict], ctx: StageContext) -> dict:
@@ -208,8 +244,17 @@ def run_pipeline(ctx: StageContext, stages=None) -> dict:
 @common_options
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="continue training from the per-epoch checkpoint if one with the same settings exists")
-def pipeline(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size, resume):
-    """Train, quantize and evaluate (all stages in order) into --artifacts."""
+@click.option("--until", type=click.Choice(STAGE_NAMES), default=STAGE_NAMES[-1], show_default=True,
+              help="last stage to run (evaluate: host only, no firmware)")
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
+              help="inference engine in the firmware (tflm needs --tflm-dir)")
+@click.option("--tflm-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              envvar="TFLM_DIR", help="TensorFlow Lite Micro source tree for --runtime tflm [env TFLM_DIR]")
+def pipeline(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size, resume, until, runtime, tflm_dir):
+    """All stages in order into --artifacts: train, quantize, evaluate, codegen,
+    build, and verify on the emulated STM32F405 (QEMU)."""
     data_dir = check_data_dir(data_dir)
     config = config_from_options(seed, epochs, fast, c3_table, calibration_size)
-    run_pipeline(StageContext(config=config, data_dir=data_dir, artifacts=artifacts, resume=resume))
+    stages = STAGES[:STAGE_NAMES.index(until) + 1]
+    run_pipeline(StageContext(config=config, data_dir=data_dir, artifacts=artifacts, resume=resume,
+                              runtime=runtime, tflm_dir=tflm_dir), stages)

@@ -68,7 +68,7 @@ def fast_artifacts(mnist_dir, tmp_path_factory) -> Path:
     if reuse and (Path(reuse) / "manifest.json").is_file():
         return Path(reuse)
     out = tmp_path_factory.mktemp("fast-artifacts")
-    proc = run_cli("pipeline", "--fast", "--data", mnist_dir, "--artifacts", out, timeout=900)
+    proc = run_cli("pipeline", "--fast", "--until", "evaluate", "--data", mnist_dir, "--artifacts", out, timeout=900)
     if proc.returncode != 0:
         pytest.fail(f"lenet-mcu pipeline --fast failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     out.with_name(out.name + ".log").write_text(proc.stdout + proc.stderr)  # beside, not inside: not an artifact

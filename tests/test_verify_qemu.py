@@ -108,16 +108,23 @@ def _fresh_copy(fast_artifacts, tmp_path):
     return art
 
 
-def test_verify_on_qemu_is_the_pipeline_tail(fast_artifacts, mnist_dir, tmp_path):
-    """One call builds, starts QEMU, checks and stops it again (what `lenet-mcu pipeline` uses)."""
-    from lenet_mcu.host.report import summary
-    from lenet_mcu.host.verify import verify_on_qemu
+def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, tmp_path):
+    """The tail of `lenet-mcu pipeline`: codegen, build, QEMU up, check, QEMU down, manifest updated."""
+    from lenet_mcu import pipeline
 
     art = _fresh_copy(fast_artifacts, tmp_path)
-    rep = verify_on_qemu(art, "native", data_dir=mnist_dir, limit=100, progress=False, log=lambda m: None)
-    assert summary(rep)["images_differing_from_tflm"] == 0 and rep["images"] == 100
+    config = pipeline.config_for_later_stage(art, None, None, False, None, None)
+    ctx = pipeline.StageContext(config=config, data_dir=mnist_dir, artifacts=art, echo=lambda m: None,
+                                verify_limit=100)
+    tail = [stage for stage in pipeline.STAGES if stage[0] in ("codegen", "build", "verify")]
+    result = pipeline.run_pipeline(ctx, tail)
+    assert list(result["stages"]) == ["codegen", "build", "verify"]
+    verify = pipeline.read_manifest(art)["stages"]["verify"]
+    assert verify["images"] == 100 and verify["images_differing_from_tflm"] == 0 and verify["result"] == "pass"
+    assert result["stages"]["build"]["flash_bytes"] > 0
     assert flash.running_qemu(art) is None and not (art / "qemu.json").exists()
     assert (art / "verify" / "confusion.png").is_file()
+    assert "verify/report.json" in pipeline.read_manifest(art)["artifacts"]
 
 
 @pytest.mark.tflm
