@@ -22,10 +22,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.lenet-mcu-installed"
 if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
-  echo "setup: installing lenet-mcu and its dependencies into $VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  "$VENV/bin/python" -m pip install -q -e "$here[train,test]" 2>&1 | grep -v -E "^WARNING: Location|BuildBackendWarning|^\s*$" || true
-  "$VENV/bin/python" -c "import lenet_mcu, tensorflow, tflite_runtime, tflite_micro" 2>/dev/null \
-    || { echo "setup: the install into $VENV failed" >&2; exit 1; }
+  echo "setup: installing lenet-mcu and its dependencies into $VENV (log: $VENV/install.log)"
+  if ! { "$VENV/bin/python" -m pip install --upgrade pip \
+         && "$VENV/bin/python" -m pip install -e "$here[train,test]"; } >"$VENV/install.log" 2>&1 \
+     || ! "$VENV/bin/python" -c "import lenet_mcu, tensorflow, tflite_runtime, tflite_micro" >>"$VENV/install.log" 2>&1; then
+    tail -n 30 "$VENV/install.log" >&2
+    echo "setup: the install into $VENV failed; full log: $VENV/install.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
