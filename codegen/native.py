@@ -238,6 +238,19 @@ class Lowering:
             return users[0]
         return None
 
+    def fuse_tanh(self, y, consumed: set, title: list) -> tuple:
+        """If `y` feeds exactly one TANH, fold it into the producing layer as a table lookup.
+
+        Returns (table name or None, the tensor the fused layer writes)."""
+        nxt = self.single_consumer(y.index, "TANH")
+        if nxt is None:
+            return None, y
+        lut = self.lut_name(self.lut_for(nxt), nxt)
+        out_tensor = self.activation(nxt, 0, "output", "output")
+        consumed.add(nxt.index)
+        title.append(f"TANH '{out_tensor.name}' through a 256-entry table (fused)")
+        return lut, out_tensor
+
     def lut_for(self, op) -> np.ndarray:
         from lenet_mcu.codegen.reference import tanh_lut
 
@@ -288,16 +301,8 @@ class Lowering:
 
         name = f"layer{len(self.steps)}"
         title = [f"CONV_2D '{y.name}' {list(x.shape)} -> {list(y.shape)}, {kh}x{kw} stride {sh}x{sw}"]
-        lut = None
-        out_tensor = y
         consumed.add(op.index)
-        nxt = self.single_consumer(y.index, "TANH")
-        if nxt is not None:
-            table = self.lut_for(nxt)
-            lut = self.lut_name(table, nxt)
-            out_tensor = self.activation(nxt, 0, "output", "output")
-            consumed.add(nxt.index)
-            title.append(f"TANH '{out_tensor.name}' through a 256-entry table (fused)")
+        lut, out_tensor = self.fuse_tanh(y, consumed, title)
         pool_h = pool_w = 1
         pool_min, pool_max = INT8_MIN, INT8_MAX
         pool = self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D")
@@ -423,15 +428,8 @@ class Lowering:
         folded = self.fold_bias(op, bias, weights, x.zero_point)
         name = f"layer{len(self.steps)}"
         title = [f"FULLY_CONNECTED '{y.name}' {list(x.shape)} -> {list(y.shape)}"]
-        lut = None
-        out_tensor = y
         consumed.add(op.index)
-        nxt = self.single_consumer(y.index, "TANH")
-        if nxt is not None:
-            lut = self.lut_name(self.lut_for(nxt), nxt)
-            out_tensor = self.activation(nxt, 0, "output", "output")
-            consumed.add(nxt.index)
-            title.append(f"TANH '{out_tensor.name}' through a 256-entry table (fused)")
+        lut, out_tensor = self.fuse_tanh(y, consumed, title)
         step = Step("fc", name, "\n".join(title), x.index, out_tensor.index, macs=batches * out_features * in_features)
         step.arrays = [
             ("int8_t", f"{name}_weights", weights, f"[{out_features}][{in_features}]"),
