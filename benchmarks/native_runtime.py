@@ -35,24 +35,14 @@ GOALS = {"flash_bytes": 80 * 1024, "ram_static_bytes": 8 * 1024, "instructions_p
          "verify_10000_seconds": 60}
 
 
-@click.command()
-@click.option("--artifacts", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("artifacts"),
-              show_default=True, help="folder with lenet5_int8.tflite and references.npz")
-@click.option("--images", type=int, default=1000, show_default=True, help="test images through QEMU")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write the JSON result here too")
-@click.option("--link-floor", "link_floor_images", type=int, default=0, show_default=True,
-              help="also time this many images with a firmware whose infer() does nothing")
-def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | None, link_floor_images: int):
-    from lenet_mcu import atomic, mnist
+def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor_images: int = 0,
+                 host_gcc: bool = True) -> dict:
+    """Steps 1-5 above on a scratch copy of `artifacts`; returns the result dict."""
     from lenet_mcu.codegen import generate, native
     from lenet_mcu.codegen.model_info import load_model
     from lenet_mcu.firmware.build import build_firmware, size_report
     from lenet_mcu.host.qemu import QemuBoard
     from lenet_mcu.host.verify import run_verify
-    from native_util import build_driver
 
     result: dict = {"goals": GOALS}
     with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:
@@ -71,6 +61,7 @@ def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | N
         elf = build_firmware("native", gen, work / "build" / "native")
         size = size_report(elf)
         result["flash_bytes"] = size["flash_bytes"]
+        result["text_bytes"] = size["text_bytes"]
         result["ram_static_bytes"] = size["ram_static_bytes"]
         result["ram_detail"] = {k: size[k] for k in ("data_bytes", "bss_bytes", "stack_reserved_bytes")}
         weights = sum(int(np.asarray(a[2]).nbytes) for s in plan.steps for a in s.arrays)
@@ -83,6 +74,8 @@ def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | N
                                 log=lambda msg: click.echo(msg, err=True))
             seconds = time.monotonic() - t0
         ticks = report["ticks"]
+        result["device_arena_bytes"] = report["device"]["arena_bytes"]
+        result["stack_peak_bytes"] = (report.get("device_stats") or {}).get("stack_peak_bytes")
         result["qemu"] = {
             "images": report["images"], "result": report["result"],
             "images_differing_from_tflm": report["bitexact"]["images_differing"]
@@ -123,19 +116,8 @@ def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | N
                 "inference_milliseconds_per_image": round(q["seconds"] / q["images"] * 1e3 - per_image * 1e3, 2),
             }
 
-        # host gcc build of the same C, for scale
-        refs = np.load(work / "references.npz")
-        x_images, _ = mnist.load_split("test", data_dir)
-        x = mnist.quantize_input(mnist.preprocess(x_images[:2000]), float(refs["input_scale"]),
-                                 int(refs["input_zero_point"]))
-        exe = build_driver(gen)
-        t0 = time.monotonic()
-        out = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
-        host_s = time.monotonic() - t0
-        host_out = np.frombuffer(out, np.int8).reshape(len(x), -1)
-        result["host_gcc"] = {"images": len(x), "microseconds_per_inference": round(host_s / len(x) * 1e6, 1),
-                              "images_differing_from_tflm": int(np.any(host_out != refs["tflm_int8"][:len(x)],
-                                                                       axis=1).sum())}
+        if host_gcc:
+            result["host_gcc"] = bench_host_gcc(gen, work / "references.npz", data_dir)
 
     q = result["qemu"]
     result["meets_goals"] = {
@@ -144,6 +126,41 @@ def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | N
         "instructions": q["instructions_per_inference"]["max"] <= GOALS["instructions_per_inference"],
         "bit_exact": q["result"] == "pass",
     }
+    return result
+
+
+def bench_host_gcc(gen: Path, references: Path, data_dir: Path | None, images: int = 2000) -> dict:
+    """Step 4: the generated C built for the host with gcc, time per inference (for scale)."""
+    from lenet_mcu import mnist
+    from native_util import build_driver
+
+    refs = np.load(references)
+    x_images, _ = mnist.load_split("test", data_dir)
+    x = mnist.quantize_input(mnist.preprocess(x_images[:images]), float(refs["input_scale"]),
+                             int(refs["input_zero_point"]))
+    exe = build_driver(gen)
+    t0 = time.monotonic()
+    out = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
+    host_s = time.monotonic() - t0
+    host_out = np.frombuffer(out, np.int8).reshape(len(x), -1)
+    return {"images": len(x), "microseconds_per_inference": round(host_s / len(x) * 1e6, 1),
+            "images_differing_from_tflm": int(np.any(host_out != refs["tflm_int8"][:len(x)], axis=1).sum())}
+
+
+@click.command()
+@click.option("--artifacts", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("artifacts"),
+              show_default=True, help="folder with lenet5_int8.tflite and references.npz")
+@click.option("--images", type=int, default=1000, show_default=True, help="test images through QEMU")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the JSON result here too")
+@click.option("--link-floor", "link_floor_images", type=int, default=0, show_default=True,
+              help="also time this many images with a firmware whose infer() does nothing")
+def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | None, link_floor_images: int):
+    from lenet_mcu import atomic
+
+    result = bench_native(artifacts, images, data_dir, link_floor_images=link_floor_images)
     text = json.dumps(result, indent=2)
     click.echo(text)
     if out_path:

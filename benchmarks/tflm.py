@@ -64,6 +64,7 @@ def bench_tree(kind: str, tree: Path, artifacts: Path, images: int, data_dir: Pa
         "tflm_dir": str(tree),
         "ops": described["ops"],
         "flash_bytes": size["flash_bytes"],
+        "text_bytes": size["text_bytes"],
         "model_data_bytes": (artifacts / MODEL).stat().st_size,
         "flash_without_model_bytes": size["flash_bytes"] - (artifacts / MODEL).stat().st_size,
         "ram_static_bytes": size["ram_static_bytes"],
