@@ -191,7 +191,7 @@ def build_stage(ctx: StageContext) -> dict:
     elf = ensure_firmware(ctx.artifacts, ctx.runtime, tflm_dir=ctx.tflm_dir)
     size = size_report(elf)
     ctx.echo(f"{elf}: flash {size['flash_bytes']} B, static RAM {size['ram_static_bytes']} B")
-    return {"runtime": ctx.runtime, "elf": elf.relative_to(ctx.artifacts).as_posix(), **size}
+    return {"runtime": ctx.runtime, "elf": elf.resolve().relative_to(ctx.artifacts.resolve()).as_posix(), **size}
 
 
 def verify_stage(ctx: StageContext) -> dict:

@@ -108,11 +108,15 @@ def _fresh_copy(fast_artifacts, tmp_path):
     return art
 
 
-def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, tmp_path):
+def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, tmp_path, monkeypatch):
     """The tail of `lenet-mcu pipeline`: codegen, build, QEMU up, check, QEMU down, manifest updated."""
+    from pathlib import Path
+
     from lenet_mcu import pipeline
 
-    art = _fresh_copy(fast_artifacts, tmp_path)
+    _fresh_copy(fast_artifacts, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    art = Path("artifacts")  # relative, like the CLI's default
     config = pipeline.config_for_later_stage(art, None, None, False, None, None)
     ctx = pipeline.StageContext(config=config, data_dir=mnist_dir, artifacts=art, echo=lambda m: None,
                                 verify_limit=100)
