@@ -191,3 +191,8 @@ void serve_byte(uint8_t byte)
         break;
     }
 }
+
+int serve_frame_in_progress(void)
+{
+    return rx.len != 0 || rx.overflow;
+}

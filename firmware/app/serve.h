@@ -13,4 +13,7 @@ void serve_send_hello(int boot, uint16_t seq);
 /* Feed one received byte; answers complete frames. */
 void serve_byte(uint8_t byte);
 
+/* 1 while a frame is partly received (bytes since the last delimiter). */
+int serve_frame_in_progress(void);
+
 #endif
