@@ -1,7 +1,7 @@
 """Benchmark the TensorFlow Lite Micro runtime: flash, RAM, instructions per inference.
 
     python benchmarks/tflm.py [--artifacts artifacts] [--images 1000] [--data DIR]
-        [--tflm-dir TREE] [--tflm-cmsis-dir TREE] [--out benchmarks/results/tflm.json]
+        [--tflm-dir TREE] [--tflm-cmsis-dir TREE] [--out FILE]
 
 Measured the same way as benchmarks/native_runtime.py, once per TFLM tree given
 (reference kernels: --tflm-dir / TFLM_DIR; CMSIS-NN kernels: --tflm-cmsis-dir /
@@ -15,6 +15,7 @@ TFLM_CMSIS_DIR; trees made by tflite-micro's create_tflm_tree.py):
      output compared with the TFLM reference; instructions per inference from the
      RESULT tick counts; stack high-water mark from STATS
 Prints the JSON and a Markdown table; --out writes the JSON too.
+benchmarks/runtimes.py runs bench_tree() for both trees next to the native runtime.
 """
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def markdown_table(rows: list[dict]) -> str:
 @click.option("--tflm-cmsis-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               envvar="TFLM_CMSIS_DIR", help="TFLM tree made with OPTIMIZED_KERNEL_DIR=cmsis_nn [env TFLM_CMSIS_DIR]")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write the JSON result here too (e.g. benchmarks/results/tflm.json)")
+              help="write the JSON result here too (benchmarks/runtimes.py compares all runtimes in one run)")
 def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path | None,
          tflm_cmsis_dir: Path | None, out_path: Path | None):
     from lenet_mcu import atomic
