@@ -27,6 +27,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from bench_options import artifacts_option, data_option, images_option
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -148,11 +149,9 @@ def bench_host_gcc(gen: Path, references: Path, data_dir: Path | None, images: i
 
 
 @click.command()
-@click.option("--artifacts", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("artifacts"),
-              show_default=True, help="folder with lenet5_int8.tflite and references.npz")
-@click.option("--images", type=int, default=1000, show_default=True, help="test images through QEMU")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
+@artifacts_option
+@images_option()
+@data_option
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the JSON result here too")
 @click.option("--link-floor", "link_floor_images", type=int, default=0, show_default=True,

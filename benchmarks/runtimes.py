@@ -29,6 +29,7 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmark modules
 
 import native_runtime  # noqa: E402
+from bench_options import artifacts_option, data_option, images_option, tflm_dir_options  # noqa: E402
 import tflm  # noqa: E402
 
 MODEL = "lenet5_int8.tflite"
@@ -93,15 +94,10 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 @click.command()
-@click.option("--artifacts", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("artifacts"),
-              show_default=True, help="folder with lenet5_int8.tflite and references.npz")
-@click.option("--images", type=int, default=1000, show_default=True, help="test images through QEMU per runtime")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
-@click.option("--tflm-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
-              envvar="TFLM_DIR", help="TFLM tree with reference kernels [env TFLM_DIR]")
-@click.option("--tflm-cmsis-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
-              envvar="TFLM_CMSIS_DIR", help="TFLM tree made with OPTIMIZED_KERNEL_DIR=cmsis_nn [env TFLM_CMSIS_DIR]")
+@artifacts_option
+@images_option("test images through QEMU per runtime")
+@data_option
+@tflm_dir_options(required=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(__file__).parent / "results" / "runtimes.json", show_default=True)
 def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path, tflm_cmsis_dir: Path,

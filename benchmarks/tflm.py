@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import click
+from bench_options import artifacts_option, data_option, images_option, tflm_dir_options
 
 MODEL = "lenet5_int8.tflite"
 
@@ -104,15 +105,10 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 @click.command()
-@click.option("--artifacts", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("artifacts"),
-              show_default=True, help="folder with lenet5_int8.tflite and references.npz")
-@click.option("--images", type=int, default=1000, show_default=True, help="test images through QEMU")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              envvar="LENET_MCU_MNIST_DIR", help="MNIST IDX folder [env LENET_MCU_MNIST_DIR]")
-@click.option("--tflm-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              envvar="TFLM_DIR", help="TFLM tree with reference kernels [env TFLM_DIR]")
-@click.option("--tflm-cmsis-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              envvar="TFLM_CMSIS_DIR", help="TFLM tree made with OPTIMIZED_KERNEL_DIR=cmsis_nn [env TFLM_CMSIS_DIR]")
+@artifacts_option
+@images_option()
+@data_option
+@tflm_dir_options(required=False)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the JSON result here too (benchmarks/runtimes.py compares all runtimes in one run)")
 def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path | None,

@@ -15,7 +15,6 @@ compute time the tick count implies at 168 MHz if one tick were one cycle.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -106,8 +105,8 @@ def main(argv=None) -> int:
     }
     write_json(args.out, result)
 
-    print(f"| window | images | images/s | 10,000 images | bytes to / from device per image | "
-          f"115200 baud: wire only / with compute | differing |")
+    print("| window | images | images/s | 10,000 images | bytes to / from device per image | "
+          "115200 baud: wire only / with compute | differing |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in sweep + ([full] if full else []):
         print(f"| {r['window']} | {r['images']} | {r['images_per_second']:.1f} | {r['seconds_for_10000']:.0f} s | "
