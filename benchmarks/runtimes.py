@@ -129,8 +129,6 @@ def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path, tf
 
 
 if __name__ == "__main__":
-    try:
-        main(standalone_mode=False)
-    except click.ClickException as exc:  # LenetMcuError included: one line, no traceback
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+    from lenet_mcu.cli import run_command
+
+    run_command(main)  # user errors as one line, no traceback

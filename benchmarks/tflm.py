@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -130,8 +129,6 @@ def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path | N
 
 
 if __name__ == "__main__":
-    try:
-        main(standalone_mode=False)
-    except click.ClickException as exc:  # LenetMcuError included: one line, no traceback
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+    from lenet_mcu.cli import run_command
+
+    run_command(main)  # user errors as one line, no traceback

@@ -56,13 +56,14 @@ def cli():
     """LeNet-5 from training to a microcontroller, proven bit-exact over serial."""
 
 
-def main(argv=None):
+def run_command(command: click.Command, argv=None) -> None:
+    """Run a click command the lenet-mcu way: user errors as one line, no traceback."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        command.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.ClickException as exc:  # LenetMcuError included
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -70,6 +71,10 @@ def main(argv=None):
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def main(argv=None):
+    run_command(cli, argv)
 
 
 if __name__ == "__main__":
