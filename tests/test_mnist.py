@@ -112,25 +112,19 @@ def test_label_out_of_range(tmp_path):
         mnist.read_idx_labels(path)
 
 
-def test_corrupt_gzip(tmp_path, small_images):
-    packed = bytearray(gzip.compress(idx_images(small_images)))
-    packed[len(packed) // 2:] = b"\xff" * (len(packed) - len(packed) // 2)
+def _corrupt_middle(packed: bytes) -> bytes:
+    half = len(packed) // 2
+    return packed[:half] + b"\xff" * (len(packed) - half)
+
+
+@pytest.mark.parametrize("damage", [
+    _corrupt_middle,                      # corrupt gzip stream
+    lambda packed: packed[:-20],          # truncated gzip
+    lambda packed: gzip.decompress(packed),  # plain IDX bytes despite the .gz suffix
+], ids=["corrupt", "truncated", "not-gzip"])
+def test_unreadable_gzip(tmp_path, small_images, damage):
     path = tmp_path / "imgs.gz"
-    path.write_bytes(bytes(packed))
-    with pytest.raises(LenetMcuError, match="cannot be read"):
-        mnist.read_idx_images(path)
-
-
-def test_truncated_gzip(tmp_path, small_images):
-    path = tmp_path / "imgs.gz"
-    path.write_bytes(gzip.compress(idx_images(small_images))[:-20])
-    with pytest.raises(LenetMcuError, match="cannot be read"):
-        mnist.read_idx_images(path)
-
-
-def test_not_gzip_despite_suffix(tmp_path, small_images):
-    path = tmp_path / "imgs.gz"
-    path.write_bytes(idx_images(small_images))
+    path.write_bytes(damage(gzip.compress(idx_images(small_images))))
     with pytest.raises(LenetMcuError, match="cannot be read"):
         mnist.read_idx_images(path)
 
