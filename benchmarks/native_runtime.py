@@ -12,7 +12,7 @@ Steps (nothing is written into the artifacts folder; it works on a copy):
   4. the same C built for the host with gcc: time per inference (for reference)
   5. with --link-floor: the same check with an infer() that computes nothing, to
      split the QEMU wall time into serial link + emulation of the inference
-Goals from issue 3: flash <= 80 KB, RAM <= 8 KB, <= 3 M instructions per inference,
+Goals: flash <= 80 KB, RAM <= 8 KB, <= 3 M instructions per inference,
 the 10,000-image QEMU check in about 60 s.
 """
 from __future__ import annotations

@@ -93,7 +93,7 @@ def run_variant(name: str, flag: str, artifacts: Path, data_dir: Path | None, ex
 def main(data_dir, variants, keep, out, fast):
     """Time the default pipeline for each C3 variant and write the results JSON."""
     from lenet_mcu import atomic
-    from lenet_mcu.pipeline import library_versions
+    from lenet_mcu.artifacts import library_versions
 
     names = [v.strip() for v in variants.split(",") if v.strip()]
     unknown = set(names) - set(VARIANTS)

@@ -5,7 +5,7 @@ flash/RAM figures and instructions per inference.
     python benchmarks/qemu_firmware.py [--artifacts artifacts] [--images 300] [--out bench.json]
 
 The link and emulation-speed figures use the echo test-fixture firmware
-(tests/firmware_fixtures/echo): its "inference" is ~10k instructions, so the
+(tests/support/firmware_fixtures/echo): its "inference" is ~10k instructions, so the
 serial link dominates, or ~10M on inputs starting with "SLOW" (pure compute).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lenet_mcu.host import protocol as P
 from lenet_mcu.host.qemu import QemuBoard, read_available, request_hello
 
 REPO = Path(__file__).resolve().parents[1]
-ECHO_DIR = REPO / "tests" / "firmware_fixtures" / "echo"
+ECHO_DIR = REPO / "tests" / "support" / "firmware_fixtures" / "echo"
 
 
 class Link:
@@ -100,7 +100,7 @@ def bench_emulation(echo_elf: Path, count: int = 20) -> dict:
 
 
 def bench_native(artifacts: Path, build_dir: Path, images: int, data_dir) -> dict:
-    from lenet_mcu.firmware.cli import ensure_codegen
+    from lenet_mcu.pipeline import ensure_codegen
     gen = ensure_codegen("native", artifacts)
     elf = build_firmware("native", gen, build_dir)
     size = size_report(elf)

@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 from lenet_mcu.atomic import write_json
+from lenet_mcu.artifacts import RUNTIMES
 from lenet_mcu.host import flash
 from lenet_mcu.host.verify import run_verify
+from lenet_mcu.pipeline import ensure_firmware
 
 PIPELINE_FILES = ("lenet5_int8.tflite", "references.npz", "manifest.json", "metrics.json")
 CORE_HZ = 168_000_000
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     ap.add_argument("--data", default=None, help="MNIST folder [default: $LENET_MCU_MNIST_DIR]")
-    ap.add_argument("--runtime", default="native", choices=flash.RUNTIMES)
+    ap.add_argument("--runtime", default="native", choices=RUNTIMES)
     ap.add_argument("--windows", default="1,2,4,8", help="window sizes to compare on --limit images")
     ap.add_argument("--limit", type=int, default=1000, help="images per window-size run")
     ap.add_argument("--no-full", action="store_true", help="skip the run over all 10,000 images")
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
             if (args.artifacts / name).exists():
                 shutil.copy2(args.artifacts / name, art / name)
         t0 = time.monotonic()
-        state = flash.flash_qemu(art, args.runtime, icount=args.icount, log=lambda m: None)
+        state = flash.flash_qemu(art, ensure_firmware(art, args.runtime, echo=lambda m: None), args.runtime,
+                                 icount=args.icount, log=lambda m: None)
         build_s = time.monotonic() - t0
         try:
             sweep = [run_once(art, args.data, args.limit, w) for w in windows]

@@ -10,9 +10,21 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from lenet_mcu.artifacts import RUNTIMES
 from lenet_mcu.errors import LenetMcuError
 
-RUNTIMES = ("native", "tflm")
+
+def fingerprint(runtime: str, tflite_path: str | Path) -> str:
+    """sha256 over the runtime, the model bytes and this generator's own sources and
+    templates: generated C is stale when the model *or* the generator changed."""
+    import hashlib
+
+    h = hashlib.sha256(runtime.encode() + b"\0" + Path(tflite_path).read_bytes())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".j2"}:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def generate(runtime: str, tflite_path: str | Path, out_dir: str | Path) -> list[Path]:

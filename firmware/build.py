@@ -18,8 +18,7 @@ from lenet_mcu import atomic
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import FIRMWARE_DIR
 
-TOOLCHAIN_HINT = "install gcc-arm-none-eabi libnewlib-arm-none-eabi"
-RUNTIMES = ("native", "tflm")
+TOOLCHAIN_HINT = "install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib (scripts/setup.sh does)"
 
 
 def check_toolchain(prefix: str = "arm-none-eabi-") -> None:
@@ -44,10 +43,12 @@ def _run_make(args: list[str], build_dir: Path, what: str) -> None:
 def _first_cause(stderr: str) -> str:
     """The one line of a failed make run that says what is wrong."""
     lines = [l.strip() for l in stderr.splitlines() if l.strip()]
-    for pattern in (r"\berror: (?!ld returned)", r"undefined reference|multiple definition|will not fit|overflowed",
+    for pattern in (r"\berror: (?!ld returned)",
+                    r"undefined reference|multiple definition|will not fit|overflowed|\bld: cannot find",
                     r"\*\*\* (?!\[)"):  # compiler, linker, then make's own $(error ...)
         for line in lines:
             if re.search(pattern, line):
+                line = re.sub(r"^\S*/ld: ", "ld: ", line)  # the linker's path says nothing
                 return re.sub(r"^.*?\*\*\* ", "", line).removesuffix(".  Stop.")
     return lines[-1] if lines else "no output"
 
@@ -99,17 +100,20 @@ def build_protocol_lib(build_dir: str | os.PathLike) -> Path:
 def size_report(elf: str | os.PathLike, size_tool: str = "arm-none-eabi-size") -> dict:
     """Section sizes of `elf` (arm-none-eabi-size -A) and the totals that matter.
 
-    flash_bytes = text + data (what the chip stores); ram_static_bytes = data +
-    bss + reserved stack (the linker's view). The stack actually used is
-    measured on the device (STATS message, painted stack)."""
+    flash_bytes = text + data (what the chip stores); ram_static_bytes is
+    ram_span(): the RAM the linker reserved, the same figure the device reports
+    in HELLO. The stack actually used is measured on the device (STATS message,
+    painted stack)."""
     proc = subprocess.run([size_tool, "-A", str(elf)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise LenetMcuError(f"{size_tool} failed on {elf}: {proc.stderr.strip()}")
     sections: dict[str, int] = {}
+    addresses: dict[str, int] = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
+        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit() and parts[2].isdigit():
             sections[parts[0]] = int(parts[1])
+            addresses[parts[0]] = int(parts[2])
     text = sum(sections.get(s, 0) for s in (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".ARM.extab"))
     data = sections.get(".data", 0)
     bss = sections.get(".bss", 0)
@@ -121,6 +125,17 @@ def size_report(elf: str | os.PathLike, size_tool: str = "arm-none-eabi-size") -
         "bss_bytes": bss,
         "stack_reserved_bytes": stack,
         "flash_bytes": text + data,
-        "ram_static_bytes": data + bss + stack,
+        "ram_static_bytes": ram_span(sections, addresses),
         "sections": {k: v for k, v in sections.items() if not k.startswith(".debug")},
     }
+
+
+RAM_SECTIONS = (".stack", ".data", ".bss")
+
+
+def ram_span(sections: dict[str, int], addresses: dict[str, int]) -> int:
+    """Static RAM, one definition everywhere: from the lowest to the highest address
+    of .stack, .data and .bss, alignment gaps included (board.c computes the same
+    from the linker symbols). Sections of size 0 do not count."""
+    used = [(addresses[s], addresses[s] + sections[s]) for s in RAM_SECTIONS if sections.get(s)]
+    return max(end for _, end in used) - min(start for start, _ in used) if used else 0

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lenet_mcu.artifacts import QEMU_LOG, QEMU_STATE
 from lenet_mcu.atomic import sha256_file, write_json
 from lenet_mcu.errors import LenetMcuError
 
@@ -30,45 +31,9 @@ QEMU_TARGET = "qemu-stm32f405"
 BOARD_TARGET = "stm32f405"
 TARGETS = (QEMU_TARGET, BOARD_TARGET)
 PROBES = ("openocd", "st-flash", "pyocd")
-RUNTIMES = ("native", "tflm")
-STATE_FILE = "qemu.json"
-QEMU_LOG = "qemu.log"
 QEMU_BINARY = "qemu-system-arm"
 FLASH_BASE = "0x08000000"
 PYOCD_TARGET = "stm32f405rgtx"  # from the STM32F4 CMSIS pack (`pyocd pack install stm32f405rg`)
-
-
-# --- firmware --------------------------------------------------------------
-
-def firmware_elf(artifacts: Path, runtime: str) -> Path:
-    """Where `lenet-mcu build` puts the firmware of a runtime."""
-    return Path(artifacts) / "build" / runtime / "firmware.elf"
-
-
-def ensure_firmware(artifacts: Path, runtime: str = "native", build: bool = True,
-                    tflm_dir: str | os.PathLike | None = None) -> Path:
-    """Generate code and build the firmware if stale (make decides what to redo); return the ELF."""
-    artifacts = Path(artifacts)
-    if runtime not in RUNTIMES:
-        raise LenetMcuError(f"runtime {runtime!r} is unknown, expected one of {', '.join(RUNTIMES)}")
-    elf = firmware_elf(artifacts, runtime)
-    if build:
-        try:
-            from lenet_mcu.firmware.build import build_firmware
-            from lenet_mcu.firmware.cli import ensure_codegen
-        except ImportError as exc:
-            raise LenetMcuError(f"cannot build the firmware in this install ({exc}); "
-                                f"build it elsewhere into {elf} and use --no-build") from None
-        try:
-            gen_dir = ensure_codegen(runtime, artifacts)
-        except ImportError as exc:  # a codegen stage missing from this install
-            raise LenetMcuError(f"cannot generate the C model in this install ({exc})") from None
-        tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
-        make_vars = {"TFLM_DIR": str(Path(tflm_dir).resolve())} if tflm_dir else None
-        elf = build_firmware(runtime, gen_dir, elf.parent, make_vars=make_vars)
-    if not elf.is_file():
-        raise LenetMcuError(f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime}` first")
-    return elf
 
 
 # --- QEMU ------------------------------------------------------------------
@@ -143,7 +108,7 @@ def _is_our_qemu(state: dict) -> bool:
 
 
 def state_path(artifacts: Path) -> Path:
-    return Path(artifacts) / STATE_FILE
+    return Path(artifacts) / QEMU_STATE
 
 
 def read_state(artifacts: Path) -> dict | None:
@@ -236,11 +201,10 @@ def stop_qemu(artifacts: Path) -> dict | None:
     return state if running else None
 
 
-def flash_qemu(artifacts: Path, runtime: str = "native", build: bool = True, icount: bool = True,
-               elf: Path | None = None, tflm_dir=None, log=None) -> dict:
-    """Build if stale, (re)start QEMU with the firmware; returns the state (url, pid, port, elf...)."""
+def flash_qemu(artifacts: Path, elf: Path, runtime: str = "native", icount: bool = True, log=None) -> dict:
+    """(Re)start QEMU with the firmware `elf`; returns the state (url, pid, port, elf...)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    elf = Path(elf) if elf else ensure_firmware(artifacts, runtime, build=build, tflm_dir=tflm_dir)
+    elf = Path(elf)
     old = stop_qemu(artifacts)
     if old is not None:
         log(f"stopped the QEMU that was running (pid {old['pid']}, {old['url']})")

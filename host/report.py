@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_mcu.artifacts import verify_dir
 from lenet_mcu.atomic import write_bytes, write_json, write_text
 from lenet_mcu.host import protocol as proto
 
@@ -271,3 +272,24 @@ def summary(rep: dict) -> dict:
         "tick_unit": ticks.get("unit"),
         "images_per_second": rep["throughput"]["images_per_second"],
     }
+
+
+def summary_lines(rep: dict, artifacts: Path | None = None) -> list[str]:
+    """The few lines a person reads at the end of a check."""
+    acc, agr, bx, t, th = rep["accuracy"], rep["agreement"], rep["bitexact"], rep["ticks"], rep["throughput"]
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.2f}%"
+
+    lines = [
+        f"{rep['result'].upper()}: {rep['images']} images on {rep['device']['board']}/{rep['device']['runtime']}; "
+        f"{bx['images_differing']} differ from the TFLM reference (largest difference {bx['max_abs_difference']})",
+        f"on-device accuracy {pct(acc['device'])}; agreement with float model {pct(agr['float_model'])}, "
+        f"with host int8 {pct(agr['host_int8_tflite'])}",
+    ]
+    if t:
+        lines.append(f"ticks per inference min/median/max {t['min']}/{t['median']:.0f}/{t['max']} ({t['unit']})")
+    if th["images_per_second"]:
+        where = f"; report: {verify_dir(artifacts) / 'report.md'}" if artifacts is not None else ""
+        lines.append(f"{th['images_per_second']:.1f} images/s{where}")
+    return lines

@@ -19,14 +19,12 @@ from typing import Callable
 import numpy as np
 
 from lenet_mcu.atomic import sha256_file
+from lenet_mcu.artifacts import REFERENCES, TFLITE_MODEL, verify_dir
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import protocol as proto
 from lenet_mcu.host.checkpoint import Checkpoint, Record
 from lenet_mcu.host.link import Link, LinkError, default_window
 
-MODEL_FILE = "lenet5_int8.tflite"
-REFERENCES_FILE = "references.npz"
-VERIFY_DIR = "verify"
 CHECKPOINT_FILE = "checkpoint.jsonl"
 REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point")
 
@@ -87,7 +85,7 @@ class References:
 
 
 def model_sha256(artifacts: Path) -> str:
-    path = Path(artifacts) / MODEL_FILE
+    path = Path(artifacts) / TFLITE_MODEL
     if not path.is_file():
         raise LenetMcuError(f"{path} not found: the artifacts folder has no int8 model (run lenet-mcu pipeline)")
     return sha256_file(path)
@@ -264,7 +262,7 @@ class Device:
         if hello.model_sha256_prefix != expected:
             raise LenetMcuError(
                 f"stale firmware: the device runs model sha256 {hello.model_sha256_prefix}..., "
-                f"the artifacts model {MODEL_FILE} is {expected}...: rebuild and flash (lenet-mcu build, lenet-mcu flash)")
+                f"the artifacts model {TFLITE_MODEL} is {expected}...: rebuild and flash (lenet-mcu build, lenet-mcu flash)")
         if hello.output_count != self.output_count or hello.input_size != self.input_size:
             raise LenetMcuError(
                 f"device model has {hello.input_size} inputs / {hello.output_count} outputs, "
@@ -469,13 +467,13 @@ def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: in
 
     artifacts = Path(artifacts)
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    refs = References.load(artifacts / REFERENCES_FILE)
+    refs = References.load(artifacts / REFERENCES)
     sha = model_sha256(artifacts)
     images, inputs = load_test_images(refs, data_dir)
     total = refs.count if limit is None else max(0, min(int(limit), refs.count))
     url = resolve_port(artifacts, port)
     window = window or default_window(url)
-    out_dir = artifacts / VERIFY_DIR
+    out_dir = verify_dir(artifacts)
     header = {"model_sha256": sha, "count": refs.count, "output_count": refs.output_count}
 
     with Link(url, baud) as link:
@@ -544,20 +542,3 @@ def _progress(total: int, initial: int, enabled: bool):
 
     return tqdm(total=total, initial=initial, unit="img", desc="verify", disable=(not enabled) or None,
                 file=sys.stderr, dynamic_ncols=True)
-
-
-def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int | None = None,
-                   build: bool = True, keep_running: bool = False, **verify_kw) -> dict:
-    """Build (if stale), start QEMU, run the check, stop QEMU: the tail of `lenet-mcu pipeline`.
-
-    Returns the verify report; raises VerifyFailed if any output byte differs.
-    With keep_running=True the emulator stays up (stop it with flash.stop_qemu).
-    """
-    from lenet_mcu.host import flash
-
-    state = flash.flash_qemu(artifacts, runtime, build=build, log=verify_kw.get("log"))
-    try:
-        return run_verify(artifacts, port=state["url"], data_dir=data_dir, limit=limit, **verify_kw)
-    finally:
-        if not keep_running:
-            flash.stop_qemu(artifacts)

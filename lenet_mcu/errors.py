@@ -1,15 +1,19 @@
-"""One error type for everything a user can get wrong.
+"""The error types library code raises for what a user can get wrong.
 
-The CLI prints these as a single line (no traceback) and exits non-zero.
-Messages name the file or value and say what was expected.
+Plain exceptions: the library does not depend on the command line. The CLI
+(lenet_mcu.cli) prints them as one line, without a traceback, and exits with
+their `exit_code`. Messages name the file or value and say what was expected.
 """
-import click
 
 
-class LenetMcuError(click.ClickException):
+class LenetMcuError(Exception):
     """A user-facing failure: bad input file, missing tool, stale firmware..."""
 
     exit_code = 2
 
-    def format_message(self) -> str:
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
         return self.message

@@ -17,6 +17,7 @@ from lenet_mcu.errors import LenetMcuError
 
 #: Environment variable naming the folder with the four IDX files.
 DATA_ENV = "LENET_MCU_MNIST_DIR"
+NO_FOLDER = f"no MNIST folder given: pass --data DIR or set {DATA_ENV} (a folder with the four IDX files, .gz or raw)"
 
 IMAGE_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 LABEL_MAGIC = 0x00000801  # unsigned byte, 1 dimension
@@ -49,6 +50,19 @@ def _find(folder: Path, stem: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise LenetMcuError(f"MNIST file {folder / (stem + '.gz')} not found (expected {stem}[.gz] in {folder})")
+
+
+def check_data_dir(data_dir: str | os.PathLike | None) -> Path:
+    """The MNIST folder; fails fast (before slow work) if none is given or it lacks an IDX file.
+
+    Nothing is downloaded: the data comes from a folder the user names."""
+    folder = resolve_data_dir(data_dir)
+    if folder is None:
+        raise LenetMcuError(NO_FOLDER)
+    for image_stem, label_stem, _ in SPLITS.values():
+        _find(folder, image_stem)
+        _find(folder, label_stem)
+    return folder
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -102,28 +116,13 @@ def load_split(split: str, data_dir: str | os.PathLike | None = None) -> tuple[n
         raise LenetMcuError(f"MNIST split {split!r} is unknown, expected one of {sorted(SPLITS)}")
     folder = resolve_data_dir(data_dir)
     if folder is None:
-        return _load_from_keras(split)
+        raise LenetMcuError(NO_FOLDER)
     image_stem, label_stem, count = SPLITS[split]
     images = read_idx_images(_find(folder, image_stem), count)
     labels = read_idx_labels(_find(folder, label_stem), count)
     if len(images) != len(labels):  # unreachable with fixed counts; kept for custom sets
         raise LenetMcuError(f"MNIST {split}: {len(images)} images but {len(labels)} labels in {folder}")
     return images, labels
-
-
-def _load_from_keras(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Fallback when no folder is given: the Keras cache (downloads once if online)."""
-    try:
-        import keras  # noqa: F401  (training-side dependency)
-    except ImportError:
-        raise LenetMcuError(
-            f"no MNIST folder given: pass --data DIR or set {DATA_ENV} (the Keras downloader needs the 'train' extra)"
-        ) from None
-    try:
-        (xtr, ytr), (xte, yte) = keras.datasets.mnist.load_data()
-    except Exception as exc:  # network or cache failure
-        raise LenetMcuError(f"no MNIST folder given and the Keras download failed ({exc}); pass --data DIR or set {DATA_ENV}") from None
-    return (xtr, ytr) if split == "train" else (xte, yte)
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:

@@ -14,15 +14,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import click
 import numpy as np
 
 from lenet_mcu import atomic, mnist
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.quantize.tflite_check import check_lenet_int8, op_counts, op_problems, read_model
-from lenet_mcu.train.config import PipelineConfig
-
-TFLITE_NAME = "lenet5_int8.tflite"
+from lenet_mcu.artifacts import KERAS_MODEL, TFLITE_MODEL
+from lenet_mcu.config import PipelineConfig
 
 
 def calibration_images(data_dir, config: PipelineConfig) -> np.ndarray:
@@ -59,7 +57,7 @@ def quiet_converter():
 
 def convert_to_int8(model, calibration: np.ndarray) -> bytes:
     """Keras model -> int8 TFLite flatbuffer (int8 in/out, builtin int8 ops only)."""
-    from lenet_mcu.train.tf_import import import_tensorflow
+    from lenet_mcu.tf_import import import_tensorflow
 
     tf = import_tensorflow()
     import keras
@@ -83,20 +81,19 @@ def convert_to_int8(model, calibration: np.ndarray) -> bytes:
         return converter.convert()
 
 
-def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=click.echo) -> dict:
+def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=print) -> dict:
     """artifacts/lenet5.keras -> artifacts/lenet5_int8.tflite, checked; returns a summary."""
-    from lenet_mcu.train.model import load_keras_model
-    from lenet_mcu.train.training import KERAS_NAME
+    from lenet_mcu.train import load_keras_model
 
     artifacts = Path(artifacts)
-    model = load_keras_model(artifacts / KERAS_NAME)
+    model = load_keras_model(artifacts / KERAS_MODEL)
     calibration = calibration_images(data_dir, config)
     echo(f"quantizing with {len(calibration)} calibration images from the training set")
     flatbuffer = convert_to_int8(model, calibration)
 
     # Check before publishing: a graph the MCU runtimes cannot run must not land in artifacts/.
-    out = artifacts / TFLITE_NAME
-    tmp = artifacts / f".{TFLITE_NAME}.check"
+    out = artifacts / TFLITE_MODEL
+    tmp = artifacts / f".{TFLITE_MODEL}.check"
     atomic.write_bytes(tmp, flatbuffer)
     try:
         ops = read_model(tmp).ops

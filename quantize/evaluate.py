@@ -14,28 +14,25 @@ import tempfile
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 
 from lenet_mcu import atomic, mnist
+from lenet_mcu.artifacts import CONFUSION_PNG, KERAS_MODEL, METRICS, REFERENCES, TFLITE_MODEL
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.quantize.reference import default_workers, save_npz
 from lenet_mcu.quantize.tflite_check import check_lenet_int8
 
-METRICS_NAME = "metrics.json"
-REFERENCES_NAME = "references.npz"
-CONFUSION_NAME = "confusion.png"
 #: Keys of references.npz other stages rely on (see the brief).
 REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point")
 
 
 def float_predictions(keras_path: Path, data_dir) -> tuple[np.ndarray, np.ndarray]:
     """(float_pred uint8 [N], labels) from the Keras model on the test split."""
-    from lenet_mcu.train.model import load_keras_model
+    from lenet_mcu.train import load_keras_model
 
     model = load_keras_model(keras_path)
     images, labels = mnist.load_split("test", data_dir)
-    from lenet_mcu.train.tf_import import quiet_stderr
+    from lenet_mcu.tf_import import quiet_stderr
 
     with quiet_stderr():
         probs = model.predict(mnist.preprocess(images), batch_size=1000, verbose=0)
@@ -149,18 +146,15 @@ def write_confusion_png(path: Path, cm: np.ndarray, title: str) -> None:
 
 
 def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers: int | None = None,
-             echo=click.echo) -> dict:
+             echo=print) -> dict:
     """Evaluate artifacts' .keras and .tflite on all test images; write metrics, references, PNG."""
-    from lenet_mcu.quantize.convert import TFLITE_NAME
-    from lenet_mcu.train.training import KERAS_NAME
-
     artifacts = Path(artifacts)
-    model_path = Path(model_path) if model_path else artifacts / TFLITE_NAME
+    model_path = Path(model_path) if model_path else artifacts / TFLITE_MODEL
     check_lenet_int8(model_path)  # a corrupt or foreign file stops here, before any slow work
     workers = workers or default_workers()
 
     t0 = time.perf_counter()
-    float_pred, labels = float_predictions(artifacts / KERAS_NAME, data_dir)
+    float_pred, labels = float_predictions(artifacts / KERAS_MODEL, data_dir)
     t_float = time.perf_counter() - t0
     echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running int8 interpreters "
          f"(tflite-runtime, TFLM x{workers} workers) in a subprocess")
@@ -177,7 +171,7 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
                                        "output_scale", "output_zero_point")}
     references["float_pred"] = float_pred
     references = {k: references[k] for k in (*REFERENCE_KEYS, "output_scale", "output_zero_point")}
-    save_npz(artifacts / REFERENCES_NAME, references)
+    save_npz(artifacts / REFERENCES, references)
 
     metrics = build_metrics(refs, float_pred)
     metrics["model"] = {"path": model_path.name, "sha256": atomic.sha256_file(model_path)}
@@ -188,10 +182,10 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
         "tflm_workers": int(refs["tflm_workers"]),
         "evaluate_total": round(time.perf_counter() - t0, 2),
     }
-    atomic.write_json(artifacts / METRICS_NAME, metrics)
+    atomic.write_json(artifacts / METRICS, metrics)
     cm = np.asarray(metrics["confusion_tflm_int8"])
     write_confusion_png(
-        artifacts / CONFUSION_NAME, cm,
+        artifacts / CONFUSION_PNG, cm,
         f"LeNet-5 int8 (TFLM) on {metrics['test_images']} MNIST test images: "
         f"{100 * metrics['accuracy']['tflm_int8']:.2f}%",
     )

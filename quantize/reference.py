@@ -126,8 +126,8 @@ def main(model, data_dir, out_path, workers, limit):
 def cli_entry(argv=None) -> None:
     try:
         main.main(args=argv, standalone_mode=False)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+    except LenetMcuError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
 
 

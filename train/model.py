@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenet_mcu.train.tf_import import import_tensorflow
+from lenet_mcu.tf_import import import_tensorflow
 
 import_tensorflow()
 import keras  # noqa: E402

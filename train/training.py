@@ -16,16 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 
 from lenet_mcu import atomic, mnist
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.train.config import PipelineConfig
-
-KERAS_NAME = "lenet5.keras"
-CHECKPOINT_DIR = "checkpoint"
-HISTORY_NAME = "training.json"
+from lenet_mcu.artifacts import KERAS_MODEL, TRAINING_CHECKPOINTS, TRAINING_RECORD
+from lenet_mcu.config import PipelineConfig
 
 
 def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -105,9 +101,9 @@ def _load_checkpoint(ckpt_dir: Path, config: PipelineConfig):
     return model, state
 
 
-def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True, echo=click.echo) -> dict:
+def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True, echo=print) -> dict:
     """Train, checkpoint each epoch, write artifacts/lenet5.keras; return the training record."""
-    from lenet_mcu.train.tf_import import import_tensorflow, quiet_stderr
+    from lenet_mcu.tf_import import import_tensorflow, quiet_stderr
 
     tf = import_tensorflow()
     import keras
@@ -124,7 +120,7 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
     x_train, y_train = mnist.preprocess(train_images), train_labels.astype(np.int32)
     x_test, y_test = mnist.preprocess(test_images), test_labels.astype(np.int32)
 
-    ckpt_dir = artifacts / CHECKPOINT_DIR
+    ckpt_dir = artifacts / TRAINING_CHECKPOINTS
     model, state = _load_checkpoint(ckpt_dir, config) if resume else (None, None)
     if model is None:
         model = build_lenet5(c3_table=config.c3_table)
@@ -165,7 +161,7 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
              f"train {100 * record['train_accuracy']:.2f}%  test {100 * record['test_accuracy']:.2f}%  "
              f"{record['seconds']:.1f}s")
 
-    _save_keras_atomically(model, artifacts / KERAS_NAME)
+    _save_keras_atomically(model, artifacts / KERAS_MODEL)
     result = {
         "config": config.to_dict(),
         "train_images": int(len(x_train)),
@@ -174,6 +170,6 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
         "history": state["history"],
         "seconds": round(time.perf_counter() - t_start, 2),
     }
-    atomic.write_json(artifacts / HISTORY_NAME, result)
+    atomic.write_json(artifacts / TRAINING_RECORD, result)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return result

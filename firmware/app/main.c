@@ -17,9 +17,9 @@
 #include "board.h"
 #include "serve.h"
 
-/* ~20 instructions per empty poll: ~2 M instructions, ~12 ms at 168 MHz,
- * far longer than one byte at 115200 baud (87 us), so a healthy frame never
- * sleeps midway. */
+/* An empty poll is a few tens of instructions, so this many polls last far
+ * longer than one byte at the slowest supported baud rate: a healthy frame
+ * never sleeps midway. */
 #define MID_FRAME_POLLS 100000u
 
 int main(void)

@@ -47,7 +47,7 @@ extern uint32_t tick_hz;     /* nominal tick frequency in Hz */
 extern const char board_name[];
 
 /* Linker-derived RAM figures (0 where not known, e.g. the host build). */
-uint32_t board_ram_static_bytes(void); /* .data + .bss + reserved stack */
+uint32_t board_ram_static_bytes(void); /* lowest to highest address of .stack, .data, .bss */
 uint32_t board_stack_size(void);       /* reserved stack */
 uint32_t board_stack_peak(void);       /* stack high-water mark (painted stack) */
 

@@ -386,9 +386,13 @@ uint32_t ticks_read(void)
 extern uint32_t _sdata, _ebss, _sstack, _estack;
 #define STACK_PAINT 0xA5A5A5A5u
 
+/* Static RAM: from the lowest to the highest address of .stack, .data and
+ * .bss, alignment gaps included; the host's size report uses the same rule. */
 uint32_t board_ram_static_bytes(void)
 {
-    return (uint32_t)((uintptr_t)&_ebss - (uintptr_t)&_sdata) + board_stack_size();
+    uintptr_t lo = (uintptr_t)&_sstack < (uintptr_t)&_sdata ? (uintptr_t)&_sstack : (uintptr_t)&_sdata;
+    uintptr_t hi = (uintptr_t)&_estack > (uintptr_t)&_ebss ? (uintptr_t)&_estack : (uintptr_t)&_ebss;
+    return (uint32_t)(hi - lo);
 }
 
 uint32_t board_stack_size(void)

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models import foreign_model
+
 from lenet_mcu import mnist
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.quantize import tflite_check
@@ -16,16 +18,6 @@ from lenet_mcu.quantize.evaluate import REFERENCE_KEYS, build_metrics, compare_i
 from lenet_mcu.train.architecture import c3_connection_matrix
 
 TFLITE = "lenet5_int8.tflite"
-
-
-def foreign_model() -> Path:
-    """A real .tflite that is not ours: the float sine model shipped with tflite-micro."""
-    import tflite_micro
-
-    path = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
-    if not path.is_file():
-        pytest.skip(f"{path} not shipped by this tflite-micro build")
-    return path
 
 
 # ---------------------------------------------------------------- the converted graph

@@ -1,7 +1,11 @@
-"""The `lenet-mcu` command: one subcommand per stage of the flow.
+"""The `lenet-mcu` command: one subcommand per stage of the flow, plus `pipeline`.
 
-Stage commands live beside their stage (train/cli.py, quantize/cli.py, ...) and
-are imported lazily, so `lenet-mcu verify` never imports TensorFlow.
+The command line sits on top of everything: its modules (one per stage, in this
+package) turn options into calls of the stage libraries and of lenet_mcu.pipeline.
+Subcommands are imported lazily, so `lenet-mcu verify` never imports TensorFlow.
+
+Exit codes: 0 success, 1 the device's output bytes differ from the reference,
+2 bad input, usage or install (one line on stderr, no traceback), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -15,15 +19,15 @@ from lenet_mcu.errors import LenetMcuError
 
 # subcommand name -> "module:attribute"
 COMMANDS = {
-    "train": "lenet_mcu.train.cli:train",
-    "quantize": "lenet_mcu.quantize.cli:quantize",
-    "evaluate": "lenet_mcu.quantize.cli:evaluate",
-    "pipeline": "lenet_mcu.pipeline:pipeline",
-    "codegen": "lenet_mcu.codegen.cli:codegen",
-    "build": "lenet_mcu.firmware.cli:build",
-    "flash": "lenet_mcu.host.cli:flash",
-    "stop": "lenet_mcu.host.cli:stop",
-    "verify": "lenet_mcu.host.cli:verify",
+    "train": "lenet_mcu.cli.train:train",
+    "quantize": "lenet_mcu.cli.quantize:quantize",
+    "evaluate": "lenet_mcu.cli.quantize:evaluate",
+    "pipeline": "lenet_mcu.cli.pipeline:pipeline",
+    "codegen": "lenet_mcu.cli.codegen:codegen",
+    "build": "lenet_mcu.cli.build:build",
+    "flash": "lenet_mcu.cli.host:flash",
+    "stop": "lenet_mcu.cli.host:stop",
+    "verify": "lenet_mcu.cli.host:verify",
 }
 
 
@@ -50,7 +54,8 @@ class LazyGroup(click.Group):
             return unavailable
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, epilog="Exit codes: 0 success; 1 device output bytes differ from the reference; "
+             "2 bad input, usage or install; 130 interrupted.")
 @click.version_option(__version__, prog_name="lenet-mcu")
 def cli():
     """LeNet-5 from training to a microcontroller, proven bit-exact over serial."""
@@ -63,7 +68,10 @@ def run_command(command: click.Command, argv=None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:  # LenetMcuError included
+    except LenetMcuError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -75,7 +83,3 @@ def run_command(command: click.Command, argv=None) -> None:
 
 def main(argv=None):
     run_command(cli, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,18 +1,28 @@
 """End to end on the emulator: fast pipeline -> native firmware -> QEMU -> verify over the serial link.
 
 The goal the project is judged by: on all 10,000 MNIST test images the int8
-outputs of the firmware equal the TFLM reference byte for byte.
+outputs of the firmware equal the TFLM reference byte for byte. One firmware
+build and one emulator serve every test here.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
+import time
 
+import numpy as np
 import pytest
 
 from fake_device import LossyProxy
+from lenet_mcu import mnist
+from lenet_mcu.firmware.build import size_report
 from lenet_mcu.host import flash
+from lenet_mcu.host import protocol as P
+from lenet_mcu.host.qemu import read_available, request_hello
+from lenet_mcu.artifacts import read_manifest
 from lenet_mcu.host.verify import run_verify
+from lenet_mcu.pipeline import ensure_firmware
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,6 +33,7 @@ pytestmark = [
 
 # What the pipeline made; the rest (codegen/, build/, verify/) this test makes in its own copy.
 PIPELINE_FILES = ("lenet5_int8.tflite", "references.npz", "manifest.json", "metrics.json")
+MAX_INSTRUCTIONS = 3_000_000  # per inference: the native runtime's budget on the Cortex-M4
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +44,7 @@ def qemu_native(fast_artifacts, tmp_path_factory):
     for name in PIPELINE_FILES:
         if (fast_artifacts / name).exists():
             shutil.copy2(fast_artifacts / name, art / name)
-    state = flash.flash_qemu(art, "native", log=lambda m: None)  # codegen + build + start
+    state = flash.flash_qemu(art, ensure_firmware(art, "native", echo=lambda m: None), "native", log=lambda m: None)
     yield art, state
     flash.stop_qemu(art)
     assert not flash._alive(state["pid"]), "QEMU outlived stop_qemu"
@@ -49,8 +60,54 @@ def test_all_test_images_bit_exact_on_qemu(qemu_native, mnist_dir):
     assert rep["device"]["runtime"] == "native" and rep["device"]["board"] == "stm32f405"
     assert rep["agreement"]["tflm_reference"] == 1.0
     assert rep["bitexact"]["device_argmax_inconsistent"] == 0
-    assert rep["ticks"]["min"] > 0
+    assert rep["ticks"]["tick_kind"] == 0  # TIM2 under -icount shift=0: one tick per instruction
+    assert 100_000 < rep["ticks"]["min"] <= rep["ticks"]["max"] <= MAX_INSTRUCTIONS, rep["ticks"]
     assert (art / "verify" / "report.md").read_text().startswith("# On-device verification")
+
+
+def test_native_firmware_fits_flash_and_ram(qemu_native):
+    size = size_report(qemu_native[1]["elf"])
+    assert size["flash_bytes"] <= 80 * 1024, size
+    assert size["ram_static_bytes"] <= 8 * 1024, size
+
+
+def test_raw_and_rle_frames_round_trip(qemu_native, fast_artifacts, mnist_dir):
+    """Below verify: HELLO describes the model, RAW and RLE inputs give the same bytes as TFLM, STATS is sane."""
+    serial = pytest.importorskip("serial")
+    art, state = qemu_native
+    count = 40
+    ref = np.load(art / "references.npz")
+    zp = int(ref["input_zero_point"])
+    images, _ = mnist.load_split("test", mnist_dir)
+    x = mnist.quantize_input(mnist.preprocess(images[:count]), float(ref["input_scale"]), zp)
+    sha = hashlib.sha256((art / "lenet5_int8.tflite").read_bytes()).hexdigest()[:16]
+    ser = serial.serial_for_url(state["url"], timeout=0.05)
+    try:
+        hello = request_hello(ser)
+        assert (hello.runtime, hello.model_sha256_prefix) == ("native", sha)
+        assert (hello.input_zero_point, hello.input_dims) == (zp, (1, 32, 32, 1))
+        assert np.float32(hello.input_scale) == np.float32(ref["input_scale"])
+        assert hello.ram_static_bytes == size_report(state["elf"])["ram_static_bytes"]
+        reader, results = P.FrameReader(), {}
+        for i in range(count):  # RAW and RLE alternately, one at a time
+            ser.write(P.encode_frame(P.MsgType.INFER, i, P.infer_body(x[i], zp if i % 2 else None)))
+            deadline = time.monotonic() + 30
+            while i not in results and time.monotonic() < deadline:
+                for f in reader.feed(read_available(ser)):
+                    assert f.type == P.MsgType.RESULT, f
+                    results[f.seq] = P.parse_result(f)
+            assert i in results, f"no RESULT for image {i}"
+        ser.write(P.encode_frame(P.MsgType.STATS_REQUEST, 1))
+        stats, deadline = None, time.monotonic() + 10
+        while stats is None and time.monotonic() < deadline:
+            for f in reader.feed(read_available(ser)):
+                stats = P.parse_stats(f)
+    finally:
+        ser.close()
+    outputs = np.stack([results[i].outputs for i in range(count)])
+    np.testing.assert_array_equal(outputs, ref["tflm_int8"][:count])
+    assert [results[i].argmax for i in range(count)] == list(np.argmax(outputs, axis=1))
+    assert stats is not None and 0 < stats.stack_peak_bytes < stats.stack_size_bytes and stats.rx_dropped == 0
 
 
 def test_lossy_link_to_qemu_gets_every_result_once(qemu_native, mnist_dir):
@@ -117,18 +174,18 @@ def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, 
     _fresh_copy(fast_artifacts, tmp_path)
     monkeypatch.chdir(tmp_path)
     art = Path("artifacts")  # relative, like the CLI's default
-    config = pipeline.config_for_later_stage(art, None, None, False, None, None)
+    config = pipeline.config_for_later_stage(art)
     ctx = pipeline.StageContext(config=config, data_dir=mnist_dir, artifacts=art, echo=lambda m: None,
                                 verify_limit=100)
     tail = [stage for stage in pipeline.STAGES if stage[0] in ("codegen", "build", "verify")]
     result = pipeline.run_pipeline(ctx, tail)
     assert list(result["stages"]) == ["codegen", "build", "verify"]
-    verify = pipeline.read_manifest(art)["stages"]["verify"]
+    verify = read_manifest(art)["stages"]["verify"]
     assert verify["images"] == 100 and verify["images_differing_from_tflm"] == 0 and verify["result"] == "pass"
     assert result["stages"]["build"]["flash_bytes"] > 0
     assert flash.running_qemu(art) is None and not (art / "qemu.json").exists()
     assert (art / "verify" / "confusion.png").is_file()
-    assert "verify/report.json" in pipeline.read_manifest(art)["artifacts"]
+    assert "verify/report.json" in read_manifest(art)["artifacts"]
 
 
 @pytest.mark.tflm
@@ -136,7 +193,7 @@ def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, 
                     reason="TFLM_DIR is not set: no TensorFlow Lite Micro tree to build the tflm firmware")
 def test_flash_tflm_runtime_and_verify(fast_artifacts, mnist_dir, tmp_path):
     """`flash --runtime tflm` builds against $TFLM_DIR; the same check passes on 500 images."""
-    from lenet_mcu.host.verify import verify_on_qemu
+    from lenet_mcu.pipeline import verify_on_qemu
 
     art = _fresh_copy(fast_artifacts, tmp_path)
     rep = verify_on_qemu(art, "tflm", data_dir=mnist_dir, limit=500, progress=False, log=lambda m: None)

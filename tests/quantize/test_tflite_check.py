@@ -16,12 +16,12 @@ def test_dynamic_batch_graph_is_refused(mnist_dir):
     facts = run_python(f"""
         import json, tempfile, numpy as np
         from pathlib import Path
-        from lenet_mcu.train.tf_import import import_tensorflow
+        from lenet_mcu.tf_import import import_tensorflow
         tf = import_tensorflow()
         from lenet_mcu.train.model import build_lenet5
         from lenet_mcu.quantize import convert
         from lenet_mcu.quantize.tflite_check import read_model, op_problems
-        from lenet_mcu.train.config import make_config
+        from lenet_mcu.config import make_config
         from lenet_mcu.errors import LenetMcuError
 
         def dynamic_batch_int8(model, calibration):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FW = REPO / "firmware"
-HARNESS = Path(__file__).resolve().parent / "firmware_fixtures" / "regcheck" / "regcheck.c"
+HARNESS = Path(__file__).resolve().parents[1] / "support" / "firmware_fixtures" / "regcheck" / "regcheck.c"
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 

@@ -64,7 +64,7 @@ def test_missing_tool_is_a_one_line_error(tmp_path, monkeypatch):
             elf.with_suffix(".bin").write_bytes(b"\0")
         with pytest.raises(LenetMcuError) as err:
             flash.flash_board(elf, probe=probe)
-        msg = err.value.format_message()
+        msg = err.value.message
         assert f"{probe} not found" in msg and hint in msg and "\n" not in msg
 
 
@@ -90,7 +90,7 @@ def test_probe_failures_are_explained(tmp_path, monkeypatch, output, expected):
     elf.write_bytes(b"\x7fELF")
     with pytest.raises(LenetMcuError) as err:
         flash.flash_board(elf, probe="openocd")
-    assert expected in err.value.format_message()
+    assert expected in err.value.message
 
 
 def test_successful_flash_runs_the_planned_command(tmp_path, monkeypatch):
@@ -112,7 +112,7 @@ def test_real_openocd_without_a_board_says_plug_it_in(tmp_path):
     elf.write_bytes(b"\x7fELF")
     with pytest.raises(LenetMcuError) as err:
         flash.flash_board(elf, probe="openocd", timeout=60)
-    msg = err.value.format_message()
+    msg = err.value.message
     assert msg.startswith("openocd: ") and "\n" not in msg
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from lenet_mcu.train.config import PipelineConfig, make_config
+from lenet_mcu.config import PipelineConfig, make_config
 from lenet_mcu.train.training import random_shift, training_subset
 
 
@@ -63,7 +63,7 @@ def test_same_seed_same_weights_and_resume(mnist_dir):
     facts = run_python(f"""
         import dataclasses, json, tempfile
         from pathlib import Path
-        from lenet_mcu.train.config import make_config
+        from lenet_mcu.config import make_config
         from lenet_mcu.train.training import train
         data = {str(mnist_dir)!r}
         base = dataclasses.replace(make_config(fast=True, epochs=2), train_subset=3000)

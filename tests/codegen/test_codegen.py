@@ -87,7 +87,7 @@ def refused(tmp_path, model: bytes) -> str:
     with pytest.raises(LenetMcuError) as exc:
         generate("native", path, out)
     assert not out.exists(), "nothing may be written for a refused model"
-    message = exc.value.format_message()
+    message = exc.value.message
     assert "\n" not in message and str(path) in message
     return message
 

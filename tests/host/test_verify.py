@@ -1,4 +1,4 @@
-"""The serial check against a simulated device (tests/fake_device.py): no firmware needed."""
+"""The serial check against a simulated device (tests/support/fake_device.py): no firmware needed."""
 from __future__ import annotations
 
 import json
@@ -103,7 +103,7 @@ def test_stale_firmware_is_refused(synth, artifacts):
         with pytest.raises(LenetMcuError) as err:
             _verify(synth, artifacts, dev.url, limit=10)
         assert dev.infer_received == 0
-    msg = err.value.format_message()
+    msg = err.value.message
     assert "stale firmware" in msg and "0123456789abcdef" in msg and synth.sha256[:16] in msg
     assert "\n" not in msg
     assert not (artifacts / "verify" / "checkpoint.jsonl").exists()

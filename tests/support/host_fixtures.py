@@ -1,7 +1,7 @@
 """Synthetic artifacts for the host-side tests: a fake model, MNIST-format files and references.
 
 The images are random blobs on a blank background (so RLE matters); the
-"reference" outputs are random int8 rows. Together with tests/fake_device.py this
+"reference" outputs are random int8 rows. Together with tests/support/fake_device.py this
 exercises the whole serial check without a model, firmware or emulator.
 """
 from __future__ import annotations

@@ -5,22 +5,24 @@ from pathlib import Path
 
 import click
 
-from lenet_mcu.pipeline import (
-    StageContext, check_data_dir, common_options, config_for_later_stage, quantize_stage, run_stage, update_manifest,
-)
+from lenet_mcu import mnist
+from lenet_mcu.artifacts import update_manifest
+from lenet_mcu.cli.options import training_options
+from lenet_mcu.pipeline import StageContext, config_for_later_stage, evaluate_summary, quantize_stage, run_stage
 
 
 @click.command()
-@common_options
+@training_options
 def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size):
     """Full-integer PTQ of lenet5.keras to lenet5_int8.tflite (int8 in/out, builtin int8 ops)."""
-    data_dir = check_data_dir(data_dir)
-    config = config_for_later_stage(artifacts, seed, epochs, fast, c3_table, calibration_size)
+    data_dir = mnist.check_data_dir(data_dir)
+    config = config_for_later_stage(artifacts, fast=fast, seed=seed, epochs=epochs, c3_table=c3_table,
+                                    calibration_size=calibration_size)
     run_stage("quantize", quantize_stage, StageContext(config=config, data_dir=data_dir, artifacts=artifacts))
 
 
 @click.command()
-@common_options
+@training_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="int8 .tflite to evaluate [default: ARTIFACTS/lenet5_int8.tflite]")
 @click.option("--workers", type=click.IntRange(min=1, max=16), default=None,
@@ -34,11 +36,8 @@ def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size
     from lenet_mcu.quantize.evaluate import evaluate as run_evaluate
     from lenet_mcu.quantize.tflite_check import check_lenet_int8
 
-    data_dir = check_data_dir(data_dir)
+    data_dir = mnist.check_data_dir(data_dir)
     if model_path is not None:
         check_lenet_int8(model_path)  # one-line error for a corrupt or foreign file, before TensorFlow loads
     metrics = run_evaluate(data_dir, artifacts, model_path=model_path, workers=workers)
-    update_manifest(artifacts, None, "evaluate", {
-        "model": metrics["model"], "accuracy": metrics["accuracy"], "agreement": metrics["agreement"],
-        "tflite_vs_tflm_images_differing": metrics["tflite_vs_tflm_outputs"]["images_differing"],
-    })
+    update_manifest(artifacts, None, "evaluate", evaluate_summary(metrics))

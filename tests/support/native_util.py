@@ -14,7 +14,7 @@ import numpy as np
 from lenet_mcu.codegen import native
 from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_DIR = REPO_ROOT / "firmware" / "runtime" / "native"
 DRIVER = Path(__file__).with_name("native_host_driver.c")
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wshadow", "-pedantic", "-Werror"]

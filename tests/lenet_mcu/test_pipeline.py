@@ -109,7 +109,7 @@ def test_evaluate_truncated_tflite_in_artifacts(fast_artifacts, mnist_dir, tmp_p
 
 
 def test_evaluate_foreign_tflite(mnist_dir, tmp_path):
-    from test_quantize_model import foreign_model
+    from models import foreign_model
 
     proc = run_cli("evaluate", "--data", mnist_dir, "--artifacts", tmp_path / "a", "--model", foreign_model())
     one_line_error(proc, "sine_float.tflite", "not the int8 LeNet-5 model")

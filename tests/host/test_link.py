@@ -23,7 +23,7 @@ def _error(synth, url, **kw) -> str:
     with pytest.raises(LenetMcuError) as err:
         run_verify(synth.artifacts, port=url, data_dir=synth.data_dir, limit=5, hello_timeout=1.5,
                    progress=False, reports=False, log=lambda m: None, **kw)
-    msg = err.value.format_message()
+    msg = err.value.message
     assert "\n" not in msg
     return msg
 

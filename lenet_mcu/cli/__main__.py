@@ -1,0 +1,3 @@
+from lenet_mcu.cli import main
+
+main()
