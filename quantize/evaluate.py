@@ -171,6 +171,7 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
                                        "output_scale", "output_zero_point")}
     references["float_pred"] = float_pred
     references = {k: references[k] for k in (*REFERENCE_KEYS, "output_scale", "output_zero_point")}
+    references["model_sha256"] = np.str_(atomic.sha256_file(model_path))  # verify refuses another model's
     save_npz(artifacts / REFERENCES, references)
 
     metrics = build_metrics(refs, float_pred)
