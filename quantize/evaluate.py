@@ -8,6 +8,7 @@ and confusion.png (int8 TFLM predictions).
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import numpy as np
 
 from lenet_mcu import atomic, mnist
 from lenet_mcu.artifacts import CONFUSION_PNG, KERAS_MODEL, METRICS, REFERENCES, TFLITE_MODEL
+from lenet_mcu.cleanup import remove_stale
 from lenet_mcu.decision import predict, rule_name, smallest_wins
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.quantize.reference import default_workers, save_npz
@@ -165,7 +167,8 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running int8 interpreters "
          f"(tflite-runtime, TFLM x{workers} workers) in a subprocess")
     artifacts.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=artifacts, prefix=".reference-") as tmp:
+    remove_stale(artifacts, ".reference-")  # left by an evaluate that was killed
+    with tempfile.TemporaryDirectory(dir=artifacts, prefix=f".reference-{os.getpid()}-") as tmp:
         part = Path(tmp) / "reference.npz"
         run_reference_process(model_path, data_dir, part, workers)
         with np.load(part) as z:
@@ -178,6 +181,7 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     references["float_pred"] = float_pred
     references["smallest_wins"] = np.bool_(smallest)
     references = {k: references[k] for k in (*REFERENCE_KEYS, "output_scale", "output_zero_point")}
+    references["model_sha256"] = np.str_(atomic.sha256_file(model_path))  # verify refuses another model's
     save_npz(artifacts / REFERENCES, references)
 
     metrics = build_metrics(refs, float_pred, smallest)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu import atomic, mnist
+from lenet_mcu.cleanup import remove_stale
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.artifacts import KERAS_MODEL, TRAINING_CHECKPOINTS, TRAINING_RECORD
 from lenet_mcu.config import PipelineConfig
@@ -43,6 +44,7 @@ def training_subset(images: np.ndarray, labels: np.ndarray, config: PipelineConf
 
 def _save_keras_atomically(model, path: Path) -> None:
     # Keras insists on the .keras suffix, so the temporary file keeps it.
+    remove_stale(path.parent, f".{path.stem}.part")  # left by a training that was killed
     tmp = path.with_name(f".{path.stem}.part{os.getpid()}.keras")
     try:
         model.save(tmp)
