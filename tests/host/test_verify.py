@@ -346,3 +346,26 @@ def test_a_device_that_resets_on_every_request_is_diagnosed(synth, artifacts):
     with FakeDevice(**synth.device_kwargs(), reset_on_infer=True) as dev:
         with pytest.raises(LenetMcuError, match="resets when it infers"):
             _verify(synth, artifacts, dev.url, limit=20)
+
+
+@pytest.mark.parametrize("device_picks_smallest", [True, False])
+def test_rbf_model_smallest_output_wins(tmp_path, device_picks_smallest):
+    """references.npz says smallest_wins (an RBF model's distances): accuracy, agreement and the
+    device's own class all follow argmin; a device still reporting the largest is caught."""
+    rbf = make_synthetic(tmp_path / "rbf", seed=1, smallest_wins=True)
+    limit = 200
+    with FakeDevice(**rbf.device_kwargs(), smallest_wins=device_picks_smallest) as dev:
+        rep = _verify(rbf, rbf.artifacts, dev.url, limit=limit)
+    assert rep["result"] == "pass" and rep["bitexact"]["images_differing"] == 0  # the bytes are right either way
+    assert "smallest" in rep["decision"]
+    want = rbf.tflm[:limit].argmin(axis=1)
+    assert rep["accuracy"]["tflm_reference"] == pytest.approx(float(np.mean(want == rbf.labels[:limit])))
+    assert rep["accuracy"]["tflm_reference"] > 0.8  # the labels follow argmin, not argmax
+    if device_picks_smallest:
+        assert rep["accuracy"]["device"] == rep["accuracy"]["tflm_reference"]
+        assert rep["agreement"]["tflm_reference"] == 1.0
+        assert rep["bitexact"]["device_argmax_inconsistent"] == 0
+    else:
+        assert rep["bitexact"]["device_argmax_inconsistent"] > limit // 2
+        assert rep["agreement"]["tflm_reference"] < 0.5
+    assert "smallest wins" in (rbf.artifacts / "verify" / "report.md").read_text()
