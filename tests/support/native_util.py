@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu.codegen import native
+from lenet_mcu.codegen.model_info import load_model
 from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,9 @@ def have_gcc() -> bool:
 def build_driver(gen_dir: Path, extra_flags: list[str] | None = None) -> Path:
     """Compile generated model + kernels + the stdin/stdout driver with the host gcc."""
     exe = gen_dir / "driver"
+    sources = sorted(gen_dir.glob("*.c")) + sorted(KERNEL_DIR.glob("nn_*.c"))
     cmd = ["gcc", *CFLAGS, *(extra_flags or []), f"-I{gen_dir}", f"-I{KERNEL_DIR}",
-           str(gen_dir / "native_model.c"), str(KERNEL_DIR / "nn_kernels.c"), str(DRIVER), "-o", str(exe)]
+           *map(str, sources), str(DRIVER), "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"gcc failed:\n{' '.join(cmd)}\n{proc.stderr[-4000:]}")
@@ -53,7 +55,7 @@ def native_outputs(model_bytes: bytes, inputs: np.ndarray, work: Path) -> np.nda
     gen = work / "gen"
     native.generate(path, gen)
     exe = build_driver(gen)
-    plan = native.lower(native.load_model(path))
+    plan = native.lower(load_model(path))
     return run_driver(exe, inputs.reshape(len(inputs), -1), plan.model.output.size)
 
 
