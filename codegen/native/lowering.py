@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lenet_mcu.codegen.model_info import ModelInfo, TensorInfo
+from lenet_mcu.codegen.native import layouts
 from lenet_mcu.codegen.native.memory import plan_arena
 from lenet_mcu.codegen.native.tflm_arithmetic import (INT8_MAX, INT8_MIN, activation_range, requantization,
                                                        softmax_params)
@@ -177,9 +178,48 @@ class Lowering:
                 self.lower_softmax(op)
             elif op.op == "RESHAPE":
                 self.lower_reshape(op)
-        self.steps, storage, arena = plan_arena(m, self.steps)
+        self.steps, storage, arena = plan_arena(m, self.steps, self.int16_handoffs())
         macs = sum(s.macs for s in self.steps)
         return NativePlan(m, self.steps, storage, arena, macs, self.luts)
+
+    def int16_handoffs(self) -> dict[int, int]:
+        """Bytes of the tensors a conv_s16 step writes as int16 because every reader is a
+        conv_s16 step too (which then reads it without widening)."""
+        sizes = {}
+        for s in self.steps:
+            if s.kind != "conv_s16" or s.output in self.model.outputs:
+                continue
+            readers = [r for r in self.steps if r.input == s.output]
+            if readers and all(r.kind == "conv_s16" for r in readers):
+                s.params["out_s16"] = 1
+                # channel-pair planes when every reader takes them (nn_conv2d_s16.h)
+                pairs = all(r.params["in_c"] % 2 == 0 and r.params["pool_w"] == 2 and not r.params["quad"]
+                            for r in readers)
+                s.params["out_pairs"] = int(pairs)
+                for r in readers:
+                    r.params["in_s16"] = 1
+                    r.params["in_pairs"] = int(pairs)
+                    r.scratch_bytes = 0
+                    if pairs:
+                        self.reorder_for_pair_planes(r)
+                # a zero-padded filter row (odd tap count, NHWC) reads one value past the last tap
+                overread = any(not pairs and (r.params["filter_w"] * r.params["in_c"]) % 2 for r in readers)
+                sizes[s.output] = 2 * self.model.tensors[s.output].size + (4 if overread else 0)
+        for s in self.steps:
+            if s.kind == "conv_s16":
+                for key in ("in_s16", "in_pairs", "out_pairs"):
+                    s.params.setdefault(key, 0)
+        return sizes
+
+    @staticmethod
+    def reorder_for_pair_planes(step: Step):
+        p = step.params
+        for i, (c_type, name, data, comment) in enumerate(step.arrays):
+            if name == p["filter"]:
+                data = layouts.filter_for_pair_planes(data, p["out_c"], p["block"], p["filter_h"], p["filter_w"],
+                                                      p["in_c"] // 2)
+                step.arrays[i] = (c_type, name, data, comment.replace("(2 taps of a filter row)",
+                                                                      "(2 channels of a pixel), [plane][kx] order"))
 
     def single_consumer(self, tensor_index: int, op_name: str):
         """The only operator reading this tensor, if it is `op_name` and the tensor is internal."""
@@ -223,6 +263,18 @@ class Lowering:
                 name += "_"
             self.luts[key] = name
         return self.luts[key]
+
+    def use_fast(self, step: Step, kind: str, fast: tuple, shape_params: dict, input_values: int):
+        """Finish `step` as a fast-kernel step: its params and arrays (named after the step)."""
+        params, arrays = fast
+        step.kind = kind
+        step.arrays = [(c_type, f"{step.name}_{name}", data, comment) for c_type, name, data, comment in arrays]
+        step.params = {**shape_params, **params}
+        for _, name, _, _ in arrays:
+            step.params[name] = f"{step.name}_{name}"
+        # the input widened to int16 for this step alone (unless the previous layer writes int16)
+        step.scratch_bytes = 2 * (input_values + 2)
+        self.steps.append(step)
 
     def step_name(self, ops_and_outputs: list) -> str:
         """C identifier of a step: the model's layer names of its operators, joined ("c1_s2")."""
@@ -291,6 +343,23 @@ class Lowering:
                 named.append((pool, p_out))
         name = self.step_name(named)
         step = Step("conv", name, "\n".join(title), x.index, out_tensor.index, macs=oh * ow * oc * kh * kw * ic)
+        epilogue = {"act_min": act_min, "act_max": act_max, "lut": lut or "0"}
+        if (oh, ow) == (1, 1) and (kh, kw) == (h, wid) and pool_h == pool_w == 1:
+            # one output position over the whole input: a fully connected layer on the flattened NHWC input
+            fast = layouts.fc_pairs(weights.reshape(oc, -1), folded, mult, shift, y.zero_point)
+            if fast is not None:
+                self.use_fast(step, "fc_pairs", fast, {"out_features": oc, **epilogue}, kh * kw * ic)
+                return
+        fast = layouts.conv_s16(weights, folded, mult, shift, y.zero_point, (sh, sw), (pool_h, pool_w))
+        if fast is not None:
+            out_h, out_w = oh // pool_h, ow // pool_w
+            # the input rows one output row reads, widened to int16 (unless the layer before writes int16)
+            window = (kh + pool_h - 1) * wid * c + 2
+            self.use_fast(step, "conv_s16", fast, {
+                "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "out_h": out_h, "out_w": out_w,
+                "out_c": oc, "pool_h": pool_h, "pool_w": pool_w, "pool_act_min": pool_min, "pool_act_max": pool_max,
+                "out_s16": 0, **epilogue}, window)
+            return
         taps = kh * kw * ic
         patch_len = (taps + 3) // 4 * 4
         im2col = oh * ow > 1 and oc <= IM2COL_MAX_CHANNELS
@@ -391,6 +460,12 @@ class Lowering:
         consumed.add(op.index)
         lut, out_tensor = self.fuse_tanh(y, consumed, title)
         step = Step("fc", name, "\n".join(title), x.index, out_tensor.index, macs=batches * out_features * in_features)
+        if batches == 1:
+            fast = layouts.fc_pairs(weights, folded, mult, shift, y.zero_point)
+            if fast is not None:
+                self.use_fast(step, "fc_pairs", fast, {"out_features": out_features, "act_min": act_min,
+                                                       "act_max": act_max, "lut": lut or "0"}, in_features)
+                return
         step.arrays = [
             ("int8_t", f"{name}_weights", weights, f"[{out_features}][{in_features}]"),
             ("int32_t", f"{name}_bias", folded, f"bias - ({x.zero_point}) * sum(weights): input zero point folded in"),

@@ -8,11 +8,11 @@ RESHAPE between internal tensors is an alias, not a copy.
 from __future__ import annotations
 
 
-def plan_arena(model, steps: list, value_bytes: dict[int, int] | None = None) -> tuple[list, dict, int]:
+def plan_arena(model, steps: list, buffer_bytes: dict[int, int] | None = None) -> tuple[list, dict, int]:
     """-> (steps without aliased RESHAPEs, {tensor or ("scratch", step): C expression}, arena bytes).
 
-    value_bytes: bytes per element of the tensors not stored as int8."""
-    value_bytes = value_bytes or {}
+    buffer_bytes: the size of the tensors not stored as one int8 per value."""
+    buffer_bytes = buffer_bytes or {}
     graph_in, graph_out = model.inputs[0], model.outputs[0]
     alias: dict[int, int] = {}
     kept = []
@@ -36,7 +36,7 @@ def plan_arena(model, steps: list, value_bytes: dict[int, int] | None = None) ->
             life.setdefault(t, [i, i])
             life[t][0] = min(life[t][0], i)
             life[t][1] = max(life[t][1], i)
-            sizes[t] = model.tensors[t].size * value_bytes.get(t, 1)
+            sizes[t] = buffer_bytes.get(t, model.tensors[t].size)
         if s.scratch_bytes:
             life[("scratch", s.name)] = [i, i]
             sizes[("scratch", s.name)] = s.scratch_bytes

@@ -37,6 +37,23 @@ def c_array_rows(values: np.ndarray, label: str) -> str:
     return "\n".join(blocks)
 
 
+def c_buffer(expr: str | None) -> str | None:
+    """A buffer of the plan as the generated code names it (the arena is ARENA)."""
+    return expr.replace("arena", "ARENA") if expr else expr
+
+
+def c_words(values: np.ndarray, macro: str, per_line: int) -> str:
+    """Words built by a layout macro of nn_common.h, e.g. NN_PAIR(-12, 40)."""
+    rows = np.asarray(values).reshape(len(values), -1)
+    items = [f"{macro}({', '.join(str(int(v)) for v in row)})" for row in rows]
+    return "\n".join("    " + ", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line))
+
+
+PARAMS_TYPES = {"conv": "nn_conv_params", "conv_s16": "nn_conv2d_s16_params", "fc": "nn_fc_params",
+                "fc_pairs": "nn_fc_pairs_params", "pool": "nn_pool_params", "softmax": "nn_softmax_params"}
+LAYOUT_MACROS = {"pairs": ("NN_PAIR", 6), "quads": ("NN_CHANNEL_PAIR", 4)}
+
+
 def render_native(plan: NativePlan) -> dict[str, str]:
     """{file name: text} of the four native_* files."""
     m = plan.model
@@ -44,14 +61,19 @@ def render_native(plan: NativePlan) -> dict[str, str]:
     for s in plan.steps:
         arrays = []
         for c_type, name, data, comment in s.arrays:
-            label = "output channel" if s.kind == "conv" else "output"
-            body = c_array_rows(data, label) if data.ndim > 1 else c_array(data, per_line=8, width=11)
-            arrays.append({"c_type": c_type, "name": name, "size": int(np.asarray(data).size),
-                           "comment": comment, "body": body})
+            if c_type in LAYOUT_MACROS:
+                macro, per_line = LAYOUT_MACROS[c_type]
+                body, c_type, size = c_words(data, macro, per_line), "uint32_t", len(data)
+            else:
+                label = "output channel" if s.kind == "conv" else "output"
+                body = c_array_rows(data, label) if data.ndim > 1 else c_array(data, per_line=8, width=11)
+                size = int(np.asarray(data).size)
+            arrays.append({"c_type": c_type, "name": name, "size": size, "comment": comment, "body": body})
         steps.append({
+            "params_type": PARAMS_TYPES.get(s.kind), "input_count": m.tensors[s.input].size,
             "kind": s.kind, "name": s.name, "title_lines": s.title.split("\n"), "arrays": arrays,
-            "params": s.params, "input": plan.storage[s.input], "output": plan.storage[s.output],
-            "macs": s.macs, "scratch": plan.storage.get(("scratch", s.name)),
+            "params": s.params, "input": c_buffer(plan.storage[s.input]), "output": c_buffer(plan.storage[s.output]),
+            "macs": s.macs, "scratch": c_buffer(plan.storage.get(("scratch", s.name))),
             "shape": list(m.tensors[s.output].shape),
         })
     luts = [{"name": name, "body": c_array(np.frombuffer(key, np.int8))} for key, name in plan.luts.items()]

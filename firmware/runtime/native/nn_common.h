@@ -43,8 +43,10 @@
 /* Layer kernels are inlined into each call so their loop bounds become constants. */
 #if defined(__GNUC__)
 #define NN_INLINE static inline __attribute__((always_inline))
+#define NN_NOINLINE __attribute__((noinline))
 #else
 #define NN_INLINE static inline
+#define NN_NOINLINE
 #endif
 
 /* ------------------------------------------------------------ fixed point */
@@ -187,6 +189,93 @@ NN_INLINE int32_t nn_output_stage(int32_t acc, int32_t multiplier, int32_t shift
         v = lut[v + 128];
     }
     return v;
+}
+
+/* ------------------------------------------------------------ int16 operands */
+
+/* Weights laid out at codegen: two int16 values in one word, low half first. */
+#define NN_PAIR(lo, hi) ((uint32_t)(uint16_t)(int16_t)(lo) | ((uint32_t)(uint16_t)(int16_t)(hi) << 16))
+/* Two int8 channels A, B at two taps in one word (nn_fully_connected_pairs.h). */
+#define NN_CHANNEL_PAIR(a0, b0, a1, b1) NN_PAIR((a0) + 256 * (b0), (a1) + 256 * (b1))
+
+/* Two int16 values as one word (low half: p[0]); LDR on Cortex-M4, which allows
+   unaligned word loads, element loads elsewhere. */
+static inline uint32_t nn_read_pair(const int16_t *p)
+{
+#if NN_USE_SIMD
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+#else
+    return (uint32_t)(uint16_t)p[0] | ((uint32_t)(uint16_t)p[1] << 16);
+#endif
+}
+
+/* acc + lo(x) * lo(w) + hi(x) * hi(w) on int16 halves: SMLAD. The asm keeps the
+   accumulator in its register (gcc's own __smlad lets the register allocator
+   move accumulators around in long unrolled blocks). */
+static inline int32_t nn_smlad(uint32_t x, uint32_t w, int32_t acc)
+{
+#if NN_USE_SIMD
+    __asm__("smlad %0, %1, %2, %0" : "+r"(acc) : "r"(x), "r"(w));
+    return acc;
+#else
+    const int32_t lo = (int32_t)(int16_t)(uint16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(uint16_t)(w & 0xFFFFu);
+    const int32_t hi = (int32_t)(int16_t)(uint16_t)(x >> 16) * (int32_t)(int16_t)(uint16_t)(w >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi); /* wraps like SMLAD */
+#endif
+}
+
+/* Clamp to [lo, hi] within int8: one SSAT when the range is all of int8. */
+static inline int32_t nn_clamp_s8(int32_t v, int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_SAT) && !defined(NN_NO_SIMD)
+    if (lo == -128 && hi == 127) {
+        return __ssat(v, 8);
+    }
+#endif
+    return nn_clamp(v, lo, hi);
+}
+
+/* nn_rounded_average for a power-of-two count: a shift, rounding half away from zero. */
+static inline int32_t nn_pool_average(int32_t sum, int32_t count)
+{
+    if (count == 1) {
+        return sum;
+    }
+    if ((count & (count - 1)) == 0) {
+        int k = 0;
+        while ((1 << k) < count) {
+            ++k;
+        }
+        return (sum + (count >> 1) + (sum >> 31)) >> k;
+    }
+    return nn_rounded_average(sum, count);
+}
+
+/* int8 -> int16, each value multiplied by `scale` (1, or 2 for a doubled operand).
+   On Cortex-M4: four values per word load, SXTB16 splits even and odd bytes, PKHBT /
+   PKHTB put them back in order. */
+static inline void nn_widen_s8_s16(const int8_t *in, int16_t *out, int n, int scale)
+{
+    int i = 0;
+#if NN_USE_SIMD
+    for (; i + 4 <= n; i += 4) {
+        uint32_t even = __sxtb16(nn_read_u32(in + i));
+        uint32_t odd = nn_sxtb16_ror8(nn_read_u32(in + i));
+        if (scale == 2) {
+            even = __sadd16(even, even);
+            odd = __sadd16(odd, odd);
+        }
+        const uint32_t lo = (even & 0xFFFFu) | (odd << 16);
+        const uint32_t hi = (odd & 0xFFFF0000u) | (even >> 16);
+        memcpy(out + i, &lo, sizeof lo);
+        memcpy(out + i + 2, &hi, sizeof hi);
+    }
+#endif
+    for (; i < n; ++i) {
+        out[i] = (int16_t)(in[i] * scale);
+    }
 }
 
 #endif /* NN_COMMON_H */

@@ -8,7 +8,9 @@
 
 #include "nn_avg_pool.h"
 #include "nn_conv2d.h"
+#include "nn_conv2d_s16.h"
 #include "nn_fully_connected.h"
+#include "nn_fully_connected_pairs.h"
 #include "nn_lut.h"
 #include "nn_softmax.h"
 
