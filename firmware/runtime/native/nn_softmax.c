@@ -1,4 +1,4 @@
-/* nn_kernels.c: int8 SOFTMAX of the native runtime.
+/* nn_softmax.c: int8 SOFTMAX of the native runtime.
  *
  * A faithful C port of tflite::reference_ops::Softmax (int8 in, int8 out) as
  * TFLM runs it, including the gemmlowp fixed-point helpers it uses
@@ -9,7 +9,7 @@
  *
  * Ported from TensorFlow Lite Micro and gemmlowp, Apache License 2.0 (see NOTICE).
  */
-#include "nn_kernels.h"
+#include "nn_softmax.h"
 
 enum {
     kScaledDiffIntegerBits = 5,
