@@ -162,6 +162,10 @@ def _options(op, code: int) -> dict:
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
+    if code == tflite.BuiltinOperator.SUM:
+        o = tflite.ReducerOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"keep_dims": bool(o.KeepDims())}
     if code == tflite.BuiltinOperator.SOFTMAX:
         o = tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)

@@ -109,6 +109,8 @@ _OPTIONS = {
     "SOFTMAX": ("SoftmaxOptionsT", "SoftmaxOptions"),
     "RESHAPE": ("ReshapeOptionsT", "ReshapeOptions"),
     "ADD": ("AddOptionsT", "AddOptions"),
+    "SQUARED_DIFFERENCE": ("SquaredDifferenceOptionsT", "SquaredDifferenceOptions"),
+    "SUM": ("ReducerOptionsT", "ReducerOptions"),
 }
 
 _TYPES = {"float32": "FLOAT32", "int8": "INT8", "int32": "INT32", "uint8": "UINT8", "int16": "INT16"}
