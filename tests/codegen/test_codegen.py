@@ -149,7 +149,8 @@ def test_generate_writes_readable_c(tmp_path):
     assert "FULLY_CONNECTED 'fc'" in source and "TANH 'tanh'" in source  # layers named in comments
     assert "void infer(const int8_t *in, int8_t *out)" in source
     weights = (tmp_path / "gen" / "native_weights.c").read_text()
-    assert "const int8_t fc_weights[120]" in weights  # the layer's name, weights in their own file
+    # the layer's name; weights in their own file, laid out for the kernel by a readable macro
+    assert "const uint32_t fc_weights[30]" in weights and "NN_CHANNEL_PAIR(" in weights
 
 
 def test_cli_codegen_refusal_is_one_line(tmp_path):
