@@ -189,7 +189,7 @@ def test_depthwise_conv_matches_tflm(tmp_path, in_shape, kernel, stride, tanh, e
 @pytest.mark.parametrize("with_sum,constant_first,scales", [
     (True, False, {}),                                          # the RBF layer as converted
     (False, False, {}),                                         # SQUARED_DIFFERENCE alone
-    (False, True, {"code_scale": 0.02, "x_scale": 0.003, "x_zp": 11}),  # constant first, the other scale larger
+    (False, True, {"code_scale": 0.02, "x_scale": 0.003, "x_zp": 11, "sq_scale": 0.04}),  # constant first, larger scale
     (True, False, {"sq_scale": 0.02, "sq_zp": -100, "out_scale": 0.9, "out_zp": -120}),
 ])
 def test_rbf_distances_match_tflm(tmp_path, with_sum, constant_first, scales):

@@ -184,18 +184,20 @@ def depthwise_model(rng, in_shape=(28, 28, 6), kernel=(2, 2), stride=(2, 2), tan
 
 def rbf_model(rng, rows=10, cols=84, with_sum=True, constant_first=False, x_scale=1 / 128, x_zp=0,
               code_scale=2 / 255, code_zp=-1, sq_scale=0.0058, sq_zp=-128, out_scale=0.34, out_zp=-128) -> bytes:
-    """The RBF output layer as the converter writes it: x [1,1,cols] against constant codes
-    [1,rows,cols] -> SQUARED_DIFFERENCE [1,rows,cols] -> SUM over the last axis -> [1,rows]."""
+    """The RBF output layer as the converter writes it: F6 [1,1,1,cols] -> RESHAPE [1,1,cols] ->
+    SQUARED_DIFFERENCE against constant codes [1,rows,cols] -> SUM over the last axis -> [1,rows]."""
     codes = rng.choice([-128, 126], size=(1, rows, cols)).astype(np.int8)
-    tensors = [TensorSpec("f6", (1, 1, cols), "int8", x_scale, x_zp),
+    tensors = [TensorSpec("f6", (1, 1, 1, cols), "int8", x_scale, x_zp),
+               TensorSpec("output/shape", (3,), "int32", None, None, data=np.array([1, 1, cols], np.int32)),
+               TensorSpec("output/expand", (1, 1, cols), "int8", x_scale, x_zp),
                TensorSpec("output/codes", (1, rows, cols), "int8", code_scale, code_zp, data=codes),
                TensorSpec("output/square", (1, rows, cols), "int8", sq_scale, sq_zp)]
-    inputs = [1, 0] if constant_first else [0, 1]
-    ops = [OperatorSpec("SQUARED_DIFFERENCE", inputs, [2], {})]
+    ops = [OperatorSpec("RESHAPE", [0, 1], [2], {"newShape": [1, 1, cols]}),
+           OperatorSpec("SQUARED_DIFFERENCE", [3, 2] if constant_first else [2, 3], [4], {})]
     if with_sum:
         tensors += [TensorSpec("output/axis", (1,), "int32", None, None, data=np.array([2], np.int32)),
                     TensorSpec("output/sum", (1, rows), "int8", out_scale, out_zp)]
-        ops.append(OperatorSpec("SUM", [2, 3], [4], {"keepDims": False}))
+        ops.append(OperatorSpec("SUM", [4, 5], [6], {"keepDims": False}))
     return build_model(tensors, ops, [0], [len(tensors) - 1])
 
 
