@@ -335,20 +335,27 @@ class Lowering:
         lut, out_tensor = self.fuse_tanh(y, consumed, title)
         pool_h = pool_w = 1
         pool_min, pool_max = INT8_MIN, INT8_MAX
-        pool = self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D")
+        pool = (self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D")
+                or self.single_consumer(out_tensor.index, "MAX_POOL_2D"))
+        is_max = pool is not None and pool.op == "MAX_POOL_2D"
         if pool is not None:
             po = pool.options
             fused = (po.get("padding") == "VALID" and po["stride_h"] == po["filter_h"]
                      and po["stride_w"] == po["filter_w"])
+            if is_max:  # only the int16 fast kernel pools by maximum
+                fused = fused and layouts.conv_s16(weights, folded, mult, shift, y.zero_point, (sh, sw),
+                                                   (po["filter_h"], po["filter_w"])) is not None
             if fused:
                 p_out = self.check_pool(pool)
                 pool_h, pool_w = po["filter_h"], po["filter_w"]
                 pool_min, pool_max = activation_range(po.get("activation", "NONE"), p_out.scale, p_out.zero_point,
-                                                      f"{self.where_model}: operator {pool.index} (AVERAGE_POOL_2D)")
+                                                      f"{self.where_model}: operator {pool.index} ({pool.op})")
                 consumed.add(pool.index)
-                title.append(f"AVERAGE_POOL_2D '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
+                title.append(f"{pool.op} '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
                 out_tensor = p_out
                 named.append((pool, p_out))
+            else:
+                is_max = False
         name = self.step_name(named)
         step = Step("conv", name, "\n".join(title), x.index, out_tensor.index, macs=oh * ow * oc * kh * kw * ic)
         epilogue = {"act_min": act_min, "act_max": act_max, "lut": lut or "0"}
@@ -366,7 +373,7 @@ class Lowering:
             self.use_fast(step, "conv_s16", fast, {
                 "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "out_h": out_h, "out_w": out_w,
                 "out_c": oc, "pool_h": pool_h, "pool_w": pool_w, "pool_act_min": pool_min, "pool_act_max": pool_max,
-                "out_s16": 0, **epilogue}, window)
+                "pool_max": int(is_max), "out_s16": 0, **epilogue}, window)
             return
         taps = kh * kw * ic
         patch_len = (taps + 3) // 4 * 4

@@ -212,3 +212,16 @@ def test_sum_refuses_other_axes(tmp_path):
                         [OperatorSpec("SUM", [0, 1], [2], {"keepDims": False})], [0], [2])
     with pytest.raises(LenetMcuError, match="innermost axis only"):
         native.lower(load_model_bytes(model, tmp_path))
+
+
+@pytest.mark.parametrize("in_shape,out_c", [((32, 32, 1), 6), ((14, 14, 6), 16), ((9, 12, 3), 4)])
+def test_conv_tanh_max_pool_fusion_matches_tflm(tmp_path, in_shape, out_c):
+    """conv + TANH + MAX_POOL_2D 2x2 (the max variant's C1/S2, C3/S4): the int16 kernel keeps the
+    window's largest output instead of the sum, one kernel, no conv output buffer."""
+    rng = np.random.default_rng(in_shape[0] + out_c)
+    model = conv_model(rng, in_shape, out_c, (5, 5), (1, 1), tanh=True, pool=((2, 2), (2, 2)),
+                       pool_op="MAX_POOL_2D")
+    steps = native.lower(load_model_bytes(model, tmp_path)).steps
+    assert [s.kind for s in steps] == ["conv_s16"] and steps[0].params["pool_max"] == 1
+    want = check(model, tmp_path, rng)
+    assert len(np.unique(want)) > 20

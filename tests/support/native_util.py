@@ -64,8 +64,9 @@ def random_inputs(rng, count: int, shape) -> np.ndarray:
 
 
 def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1), activation="NONE",
-               per_channel=True, tanh=False, pool=None, pool_padding="VALID", fc_after=False) -> bytes:
-    """CONV_2D [+ TANH] [+ AVERAGE_POOL_2D] with random int8 weights and quantization."""
+               per_channel=True, tanh=False, pool=None, pool_padding="VALID", fc_after=False,
+               pool_op: str = "AVERAGE_POOL_2D") -> bytes:
+    """CONV_2D [+ TANH] [+ AVERAGE_POOL_2D or pool_op] with random int8 weights and quantization."""
     h, w, c = in_shape
     kh, kw = kernel
     sh, sw = stride
@@ -100,7 +101,7 @@ def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1),
         else:
             qh, qw = -(-oh // psh), -(-ow // psw)
         tensors.append(TensorSpec("pool", (1, qh, qw, out_c), "int8", t.scale, t.zero_point))
-        ops.append(OperatorSpec("AVERAGE_POOL_2D", [last], [len(tensors) - 1], {
+        ops.append(OperatorSpec(pool_op, [last], [len(tensors) - 1], {
             "padding": PAD[pool_padding], "strideW": psw, "strideH": psh, "filterWidth": pw, "filterHeight": ph,
             "fusedActivationFunction": 0}))
         last = len(tensors) - 1
