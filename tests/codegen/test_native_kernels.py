@@ -54,7 +54,7 @@ def test_conv_tanh_pool_fusion_matches_tflm(tmp_path, pool):
     model = conv_model(rng, (16, 16, 2), 6, (5, 5), (1, 1), tanh=True, pool=pool)
     steps = native.lower(load_model_bytes(model, tmp_path)).steps
     fused = pool is None or pool[0] == pool[1]
-    assert [s.kind for s in steps] == (["conv"] if fused else ["conv", "pool"])
+    assert [s.kind for s in steps] == (["conv_s16"] if fused else ["conv_s16", "pool"])
     check(model, tmp_path, rng)
 
 
@@ -117,7 +117,7 @@ def test_reshape_is_an_alias_or_a_copy(tmp_path, reshape_last):
     rng = np.random.default_rng(5)
     model = conv_reshape_fc_model(rng, reshape_last)
     kinds = [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps]
-    assert kinds == (["conv", "fc", "copy"] if reshape_last else ["conv", "fc"])
+    assert kinds == (["conv_s16", "fc_pairs", "copy"] if reshape_last else ["conv_s16", "fc_pairs"])
     check(model, tmp_path, rng)
 
 

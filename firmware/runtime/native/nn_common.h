@@ -267,8 +267,9 @@ static inline void nn_widen_s8_s16(const int8_t *in, int16_t *out, int n, int sc
             even = __sadd16(even, even);
             odd = __sadd16(odd, odd);
         }
-        const uint32_t lo = (even & 0xFFFFu) | (odd << 16);
-        const uint32_t hi = (odd & 0xFFFF0000u) | (even >> 16);
+        uint32_t lo, hi;
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lo) : "r"(even), "r"(odd));
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(hi) : "r"(odd), "r"(even));
         memcpy(out + i, &lo, sizeof lo);
         memcpy(out + i + 2, &hi, sizeof hi);
     }

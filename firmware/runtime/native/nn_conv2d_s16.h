@@ -91,40 +91,48 @@ typedef struct {
     __asm__ volatile("ldrd %[a], %[b], [%[p]], #4" : [a] "=&r"(D0_), [b] "=&r"(D1_), [p] "+r"(X_))
 #endif
 
-/* One filter row over an input row in channel-pair planes: for each pair plane m,
-   filter_w words starting at the pass's position. Filter words run [m][kx][block]. */
-NN_INLINE const uint32_t *nn_dot2_pairs(const int16_t *row, int ox, int in_w, int planes, int filter_w,
-                                        const uint32_t *w, int block, int32_t *a0, int32_t *a1)
+/* The whole filter over input rows in channel-pair planes (rows row_len values apart,
+   x0 at the pass's first position): for each filter row and pair plane m, filter_w
+   words. Filter words run [ky][m][kx][block]. Returns w advanced past them. */
+NN_INLINE const uint32_t *nn_filter2_pairs(const int16_t *x0, int row_len, int in_w, int planes, int filter_h,
+                                           int filter_w, const uint32_t *w, int block, int32_t *a0, int32_t *a1)
 {
 #if NN_USE_SIMD
     if (block == 4) {
         int32_t a00 = a0[0], a01 = a0[1], a02 = a0[2], a03 = a0[3];
         int32_t a10 = a1[0], a11 = a1[1], a12 = a1[2], a13 = a1[3];
+        const int16_t *x = x0;
+        for (int ky = 0; ky < filter_h; ++ky) {
 #pragma GCC unroll 8
-        for (int m = 0; m < planes; ++m) {
-            const int16_t *x = row + (m * in_w + ox) * 2;
+            for (int m = 0; m < planes; ++m) {
 #pragma GCC unroll 16
-            for (int kx = 0; kx < filter_w; ++kx) {
-                uint32_t d0, d1;
-                NN_LOAD_PAIR(d0, d1, x);
-                NN_MAC_2x2(d0, d1, w, a00, a10, a01, a11);
-                NN_MAC_2x2(d0, d1, w, a02, a12, a03, a13);
+                for (int kx = 0; kx < filter_w; ++kx) {
+                    uint32_t d0, d1;
+                    NN_LOAD_PAIR(d0, d1, x);
+                    NN_MAC_2x2(d0, d1, w, a00, a10, a01, a11);
+                    NN_MAC_2x2(d0, d1, w, a02, a12, a03, a13);
+                }
+                x += (in_w - filter_w) * 2; /* the next plane */
             }
+            x += row_len - planes * in_w * 2; /* the next row */
         }
         a0[0] = a00, a0[1] = a01, a0[2] = a02, a0[3] = a03;
         a1[0] = a10, a1[1] = a11, a1[2] = a12, a1[3] = a13;
         return w;
     }
 #endif
-    for (int m = 0; m < planes; ++m) {
-        for (int kx = 0; kx < filter_w; ++kx) {
-            const uint32_t d0 = nn_read_pair(row + (m * in_w + ox + kx) * 2);
-            const uint32_t d1 = nn_read_pair(row + (m * in_w + ox + kx + 1) * 2);
-            for (int k = 0; k < block; ++k) {
-                a0[k] = nn_smlad(d0, w[k], a0[k]);
-                a1[k] = nn_smlad(d1, w[k], a1[k]);
+    for (int ky = 0; ky < filter_h; ++ky) {
+        for (int m = 0; m < planes; ++m) {
+            for (int kx = 0; kx < filter_w; ++kx) {
+                const int16_t *x = x0 + ky * row_len + (m * in_w + kx) * 2;
+                const uint32_t d0 = nn_read_pair(x);
+                const uint32_t d1 = nn_read_pair(x + 2);
+                for (int k = 0; k < block; ++k) {
+                    a0[k] = nn_smlad(d0, w[k], a0[k]);
+                    a1[k] = nn_smlad(d1, w[k], a1[k]);
+                }
+                w += block;
             }
-            w += block;
         }
     }
     return w;
@@ -231,11 +239,9 @@ NN_INLINE void nn_conv2d_s16_row(const nn_conv2d_s16_params *p, const int16_t *c
                     a0[k] = a1[k] = p->bias[ob + k];
                 }
                 const uint32_t *w = p->filter + ob * p->filter_h * p->row_words;
-                if (p->in_pairs) {
-                    for (int ky = 0; ky < p->filter_h; ++ky) {
-                        w = nn_dot2_pairs(rows[dy + ky], px * 2, p->in_w, p->in_c / 2, p->filter_w, w, p->block,
-                                          a0, a1);
-                    }
+                if (p->in_pairs) { /* rows[] are consecutive rows of the input buffer */
+                    w = nn_filter2_pairs(rows[dy] + px * 4, p->in_w * p->in_c, p->in_w, p->in_c / 2, p->filter_h,
+                                         p->filter_w, w, p->block, a0, a1);
                 } else if (p->filter_h * p->row_words <= NN_S16_UNROLL_WORDS) {
 #pragma GCC unroll 8
                     for (int ky = 0; ky < p->filter_h; ++ky) {
@@ -325,6 +331,7 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
                     }
                 }
             }
+            int32_t pooled[NN_S16_MAX_BLOCK];
 #pragma GCC unroll 6
             for (int k = 0; k < p->block; ++k) {
                 const int c = ob + k;
@@ -337,8 +344,17 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
                 } else {
                     r = nn_pool_average(v0 + v1 + v2 + v3, 4);
                 }
-                r = nn_clamp_s8(r, p->pool_act_min, p->pool_act_max);
-                nn_conv2d_s16_store(p, out_row, px, c, r);
+                pooled[k] = nn_clamp_s8(r, p->pool_act_min, p->pool_act_max);
+            }
+            if (p->out_s16 && p->out_pairs && p->block == 2) {
+                /* the block is one channel pair: one word of its plane */
+                const uint32_t word = NN_PAIR(pooled[0], pooled[1]);
+                memcpy((int16_t *)out_row + ((ob >> 1) * p->out_w + px) * 2, &word, sizeof word);
+            } else {
+#pragma GCC unroll 6
+                for (int k = 0; k < p->block; ++k) {
+                    nn_conv2d_s16_store(p, out_row, px, ob + k, pooled[k]);
+                }
             }
         }
     }

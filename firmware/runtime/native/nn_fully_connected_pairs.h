@@ -101,7 +101,7 @@ NN_INLINE void nn_fully_connected_pairs_s8(const nn_fc_pairs_params *p, const in
             int32_t a2 = p->block > 2 ? acc_a[2] : 0, w2 = p->block > 2 ? acc_w[2] : 0;
             int32_t a3 = p->block > 3 ? acc_a[3] : 0, w3 = p->block > 3 ? acc_w[3] : 0;
             const int16_t *x = input2;
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int j = 0; j < p->in_words; ++j) {
                 uint32_t d;
                 __asm__ volatile("ldr %[d], [%[x]], #4" : [d] "=r"(d), [x] "+r"(x));
