@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lenet_mcu.artifacts import REFERENCES, verify_dir
 from lenet_mcu.errors import LenetMcuError
@@ -115,13 +115,15 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                resume: bool = False, data_dir=None, window: int | None = None, timeout: float = 2.0,
                hello_timeout: float = 10.0, progress: bool = True, reports: bool = True,
                on_result: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
-               devices: int = 0, elf=None, machine: str | None = None, icount: bool = True) -> dict:
+               devices: int = 0, elf=None, machine: str | None = None, icount: bool = True,
+               ctx: bool = True) -> dict:
     """Run the serial check on one or several devices; return the report dict (also written to artifacts/verify/).
 
     `port`: one URL or a list of them. `devices`: start that many emulated boards
     running `elf` (attached: they stop when the check ends), in addition to the
     ports. Images are dealt to the devices as they ask for work; a device that
     fails hands its open images to the others. One checkpoint, one report.
+    `ctx=False` keeps to RAW/RLE even where the device offers CTX (benchmarks).
 
     Raises LenetMcuError for user errors (stale firmware, bad port...) and
     VerifyFailed (exit 1) if any device output byte differs from the TFLM reference.
@@ -171,7 +173,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         _clear_reports(out_dir)
         ckpt = stack.enter_context(_open_checkpoint(ckpt_path, header, resume, log))
         todo = [i for i in range(total) if i not in ckpt.records]
-        if any(proto.Encoding.CTX in s.device.hello.encodings for s in shards):
+        if ctx and any(proto.Encoding.CTX in s.device.hello.encodings for s in shards):
             bodies.code_ctx(todo)
         if resume:
             log(f"resuming: {total - len(todo)} of {total} results already in {ckpt_path}")

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-
 from fake_device import FakeDevice, LossyProxy
 from host_fixtures import make_synthetic
+
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import checkpoint
 from lenet_mcu.host import protocol as proto
@@ -144,7 +144,9 @@ def test_interrupted_run_resumes_without_duplicates(synth, artifacts):
     class Stop(KeyboardInterrupt):
         pass
 
-    def interrupt_after_80(index, seen=[]):
+    seen = []
+
+    def interrupt_after_80(index):
         seen.append(index)
         if len(seen) == 80:
             raise Stop()
@@ -275,7 +277,9 @@ def test_resume_with_another_number_of_devices(synth, artifacts):
     class Stop(KeyboardInterrupt):
         pass
 
-    def interrupt_after_60(index, seen=[]):
+    seen = []
+
+    def interrupt_after_60(index):
         seen.append(index)
         if len(seen) == 60:
             raise Stop()
