@@ -130,7 +130,7 @@ def quantize_stage(ctx: StageContext) -> dict:
 
     summary = quantize(ctx.config, ctx.data_dir, ctx.artifacts, echo=ctx.echo)
     return {k: summary[k] for k in ("op_counts", "bytes", "input_scale", "input_zero_point", "output_scale",
-                                    "output_zero_point", "calibration_size")}
+                                    "output_zero_point", "calibration_size", "variant", "smallest_wins")}
 
 
 def evaluate_summary(metrics: dict) -> dict:

@@ -136,9 +136,11 @@ static void infer(const struct proto_frame *f)
     }
 
     uint8_t b[6 + MODEL_OUTPUT_COUNT];
-    size_t best = 0; /* first maximum, like numpy.argmax */
+    /* The class: the first maximum, like numpy.argmax; for distance outputs (an RBF
+       output layer, MODEL_SMALLEST_WINS) the first minimum, like numpy.argmin. */
+    size_t best = 0;
     for (size_t i = 1; i < MODEL_OUTPUT_COUNT; i++)
-        if (output[i] > output[best])
+        if (MODEL_SMALLEST_WINS ? output[i] < output[best] : output[i] > output[best])
             best = i;
     put_u32(b, ticks);
     b[4] = (uint8_t)best;

@@ -363,3 +363,26 @@ def test_ctx_encoding_is_used_when_the_device_offers_it(synth, artifacts):
     new_bytes = rep_new["throughput"]["wire"]["bytes_to_device_per_image"]
     assert new_bytes < old_bytes, (old_bytes, new_bytes)  # random blobs; MNIST gains more (benchmarks/verify.py)
     assert proto.Encoding.CTX not in old.encodings_seen and new.encodings_seen.get(proto.Encoding.CTX, 0) >= 60
+
+
+@pytest.mark.parametrize("device_picks_smallest", [True, False])
+def test_rbf_model_smallest_output_wins(tmp_path, device_picks_smallest):
+    """references.npz says smallest_wins (an RBF model's distances): accuracy, agreement and the
+    device's own class all follow argmin; a device still reporting the largest is caught."""
+    rbf = make_synthetic(tmp_path / "rbf", seed=1, smallest_wins=True)
+    limit = 200
+    with FakeDevice(**rbf.device_kwargs(), smallest_wins=device_picks_smallest) as dev:
+        rep = _verify(rbf, rbf.artifacts, dev.url, limit=limit)
+    assert rep["result"] == "pass" and rep["bitexact"]["images_differing"] == 0  # the bytes are right either way
+    assert "smallest" in rep["decision"]
+    want = rbf.tflm[:limit].argmin(axis=1)
+    assert rep["accuracy"]["tflm_reference"] == pytest.approx(float(np.mean(want == rbf.labels[:limit])))
+    assert rep["accuracy"]["tflm_reference"] > 0.8  # the labels follow argmin, not argmax
+    if device_picks_smallest:
+        assert rep["accuracy"]["device"] == rep["accuracy"]["tflm_reference"]
+        assert rep["agreement"]["tflm_reference"] == 1.0
+        assert rep["bitexact"]["device_argmax_inconsistent"] == 0
+    else:
+        assert rep["bitexact"]["device_argmax_inconsistent"] > limit // 2
+        assert rep["agreement"]["tflm_reference"] < 0.5
+    assert "smallest wins" in (rbf.artifacts / "verify" / "report.md").read_text()

@@ -76,8 +76,9 @@ class FakeDevice(_Server):
                  output_count: int = 10, boot_hello: bool = True, reset_after: int | None = None,
                  delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None,
                  runtime: str = "fake", hang_after: int | None = None, reset_on_infer: bool = False,
-                 extra_encodings: int = 0):
+                 extra_encodings: int = 0, smallest_wins: bool = False):
         super().__init__()
+        self.smallest_wins = smallest_wins  # reports the first minimum as the class, like an RBF model's firmware
         self.table = table
         self.alter = alter or {}
         self.boot_hello = boot_hello
@@ -167,7 +168,8 @@ class FakeDevice(_Server):
         self.results_sent += 1
         ticks = 100_000 + (sum(key[:64]) % 997)
         return proto.encode_frame(proto.MsgType.RESULT, frame.seq,
-                                  proto.pack_result(ticks, int(np.argmax(outputs)), outputs))
+                                  proto.pack_result(ticks, int(np.argmin(outputs) if self.smallest_wins
+                                                                   else np.argmax(outputs)), outputs))
 
 
 class LossyProxy(_Server):
