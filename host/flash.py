@@ -1,13 +1,14 @@
-"""Put the firmware on a target: the QEMU emulator (detached) or a real STM32F405 via a debug probe.
+"""Put the firmware on a target: the board's QEMU emulator (detached) or the real board via a debug probe.
 
-QEMU (`--target qemu-stm32f405`) runs detached in its own process group so it
-outlives the `flash` command; `artifacts/qemu.json` records pid, port, ELF and
+QEMU (`--target qemu`) runs detached in its own process group so it outlives
+the `flash` command; `artifacts/qemu.json` records pid, port, board, ELF and
 its sha256, and `stop` kills that process group. Verify finds the serial URL
-there.
+there. The machine and its options come from the board's record
+(lenet_mcu.boards).
 
-Real boards (`--target stm32f405`) are programmed with openocd (program +
-verify + reset), st-flash or pyocd. `dry_run=True` returns the exact command
-line without running it.
+Real boards (`--target board`) are programmed with openocd (program + verify +
+reset), st-flash or pyocd, with the target names of the board's record.
+`dry_run=True` returns the exact command line without running it.
 """
 from __future__ import annotations
 
@@ -23,26 +24,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lenet_mcu import boards
 from lenet_mcu.artifacts import QEMU_LOG, QEMU_STATE
 from lenet_mcu.atomic import sha256_file, write_json
+from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.errors import LenetMcuError
 
-QEMU_TARGET = "qemu-stm32f405"
-BOARD_TARGET = "stm32f405"
+QEMU_TARGET = "qemu"
+BOARD_TARGET = "board"
 TARGETS = (QEMU_TARGET, BOARD_TARGET)
 PROBES = ("openocd", "st-flash", "pyocd")
 QEMU_BINARY = "qemu-system-arm"
-FLASH_BASE = "0x08000000"
-PYOCD_TARGET = "stm32f405rgtx"  # from the STM32F4 CMSIS pack (`pyocd pack install stm32f405rg`)
 
 
 # --- QEMU ------------------------------------------------------------------
 
-def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
-    """The emulator command line (see the brief: netduinoplus2 = STM32F405RG, USART1 on TCP)."""
-    cmd = [QEMU_BINARY, "-M", "netduinoplus2", "-nographic"]
+def qemu_command(elf: Path, port: int, icount: bool = True, board: str = DEFAULT_BOARD) -> list[str]:
+    """The emulator command line: the board's machine, its UART on a TCP port."""
+    cmd = [QEMU_BINARY, *boards.get(board).qemu_args(), "-nographic"]
     if icount:
-        cmd += ["-icount", "shift=0"]  # one TIM2 tick per instruction: deterministic tick counts
+        cmd += ["-icount", "shift=0"]  # 1 ns of emulated time per instruction: deterministic tick counts
     cmd += ["-semihosting", "-kernel", str(elf),
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on", "-monitor", "none"]
     return cmd
@@ -57,7 +58,7 @@ def check_arm_elf(path: Path) -> None:
     if head[:4] != b"\x7fELF":
         raise LenetMcuError(f"firmware {path} is not an ELF file (expected the firmware.elf of `lenet-mcu build`)")
     if head[4] != 1 or head[5] != 1 or int.from_bytes(head[18:20], "little") != 40:  # ELFCLASS32, LSB, EM_ARM
-        raise LenetMcuError(f"firmware {path} is an ELF file for another machine, expected 32-bit ARM (Cortex-M4)")
+        raise LenetMcuError(f"firmware {path} is an ELF file for another machine, expected 32-bit ARM (Cortex-M)")
 
 
 def _free_port() -> int:
@@ -133,7 +134,7 @@ def running_qemu(artifacts: Path) -> dict | None:
 
 
 def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0,
-               port: int | None = None) -> dict:
+               port: int | None = None, board: str = DEFAULT_BOARD) -> dict:
     """Start QEMU detached, wait until its serial port listens, write the state file.
 
     `port` fixes the TCP port (default: a free one), e.g. to restart the emulator
@@ -149,12 +150,12 @@ def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: fl
     fixed_port = port
     for _attempt in range(3 if fixed_port is None else 1):  # a free port can be taken between probe and bind
         port = fixed_port or _free_port()
-        cmd = qemu_command(elf, port, icount)
+        cmd = qemu_command(elf, port, icount, board)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True)
         state = {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
-                 "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount,
+                 "board": board, "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount,
                  "command": cmd, "log": str(log_path), "started_at": time.time()}
         # Written at once: if this process dies while waiting, `stop` still finds the emulator.
         write_json(state_path(artifacts), state)
@@ -201,14 +202,15 @@ def stop_qemu(artifacts: Path) -> dict | None:
     return state if running else None
 
 
-def flash_qemu(artifacts: Path, elf: Path, runtime: str = "native", icount: bool = True, log=None) -> dict:
+def flash_qemu(artifacts: Path, elf: Path, runtime: str = "native", icount: bool = True, log=None,
+               board: str = DEFAULT_BOARD) -> dict:
     """(Re)start QEMU with the firmware `elf`; returns the state (url, pid, port, elf...)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     elf = Path(elf)
     old = stop_qemu(artifacts)
     if old is not None:
         log(f"stopped the QEMU that was running (pid {old['pid']}, {old['url']})")
-    state = start_qemu(artifacts, elf, icount=icount)
+    state = start_qemu(artifacts, elf, icount=icount, board=board)
     state["runtime"] = runtime
     write_json(state_path(artifacts), state)
     return state
@@ -226,33 +228,43 @@ class ProbePlan:
         return shlex.join(self.command)
 
 
-def probe_plan(probe: str, elf: Path, interface: str = "stlink", pyocd_target: str = PYOCD_TARGET) -> ProbePlan:
+def probe_plan(probe: str, elf: Path, interface: str | None = None, pyocd_target: str | None = None,
+               board: str = DEFAULT_BOARD) -> ProbePlan:
+    """The command that programs `board` with `probe`; the targets come from the board's record."""
+    record = boards.get(board)
     elf = Path(elf).resolve()
+    if probe not in PROBES:
+        raise LenetMcuError(f"probe {probe!r} is unknown, expected one of {', '.join(PROBES)}")
+    if probe not in record.probe.tools:
+        served = ", ".join(record.probe.tools)
+        raise LenetMcuError(f"board {board}: {probe} does not program it; "
+                            + (f"use --probe {served.replace(', ', ' or --probe ')}" if served else record.probe.other))
     if probe == "openocd":
         # program = erase + write + (verify) + reset; `exit` ends openocd afterwards.
-        return ProbePlan(probe, ["openocd", "-f", f"interface/{interface}.cfg", "-f", "target/stm32f4x.cfg",
+        return ProbePlan(probe, ["openocd", "-f", f"interface/{interface or record.probe.interface}.cfg",
+                                 "-f", record.probe.openocd_target,
                                  "-c", f"program {{{elf}}} verify reset exit"],
                          "install it with `sudo apt install openocd`")
     if probe == "st-flash":
         # st-flash writes raw binaries; the firmware build makes firmware.bin next to the ELF.
-        return ProbePlan(probe, ["st-flash", "--reset", "write", str(elf.with_suffix(".bin")), FLASH_BASE],
+        return ProbePlan(probe, ["st-flash", "--reset", "write", str(elf.with_suffix(".bin")),
+                                 f"0x{record.flash_base:08x}"],
                          "install it with `sudo apt install stlink-tools`")
-    if probe == "pyocd":
-        return ProbePlan(probe, ["pyocd", "flash", "--target", pyocd_target, str(elf)],
-                         f"install it with `pip install pyocd` and `pyocd pack install {pyocd_target[:11]}`")
-    raise LenetMcuError(f"probe {probe!r} is unknown, expected one of {', '.join(PROBES)}")
+    target = pyocd_target or record.probe.pyocd_target
+    return ProbePlan(probe, ["pyocd", "flash", "--target", target, str(elf)],
+                     f"install it with `pip install pyocd` (and `pyocd pack install {target}` if pyocd lacks it)")
 
 
 # Phrases in the tools' output and what the user should do about them.
 _PROBE_TROUBLE = (
     (("open failed", "no st-link", "couldn't find any st-link", "no device found", "unable to find",
       "no available debug probes", "no probe", "libusb_error_no_device"),
-     "no debug probe found: plug in the board's ST-Link USB cable (or pass --probe/--interface for your probe)"),
+     "no debug probe found: plug in the board's debug USB cable (or pass --probe/--interface for your probe)"),
     (("libusb_error_access", "permission denied"),
      "no permission to use the USB debug probe: install the udev rules of your probe (openocd ships 60-openocd.rules) and replug it"),
     (("unable to connect to the target", "init mode failed", "target not halted", "examination failed",
       "failed to connect", "no target", "target type not found", "target not found"),
-     "the probe does not reach the STM32: check the board power, the SWD wiring and the target name"),
+     "the probe does not reach the chip: check the board power, the SWD wiring and the target name"),
     (("verify failed", "verification failed", "contents differ"),
      "the flash does not read back what was written: retry, then check the board"),
 )
@@ -269,10 +281,10 @@ def explain_probe_failure(plan: ProbePlan, returncode: int, output: str) -> str:
     return f"{plan.probe} failed (exit code {returncode}): {last}"
 
 
-def flash_board(elf: Path, probe: str = "openocd", interface: str = "stlink", dry_run: bool = False,
-                pyocd_target: str = PYOCD_TARGET, timeout: float = 180.0) -> ProbePlan:
-    """Program, verify and reset a real STM32F405; `dry_run` only returns the plan."""
-    plan = probe_plan(probe, elf, interface, pyocd_target)
+def flash_board(elf: Path, probe: str = "openocd", interface: str | None = None, dry_run: bool = False,
+                pyocd_target: str | None = None, timeout: float = 180.0, board: str = DEFAULT_BOARD) -> ProbePlan:
+    """Program, verify and reset the real board; `dry_run` only returns the plan."""
+    plan = probe_plan(probe, elf, interface, pyocd_target, board)
     if dry_run:
         return plan
     image = Path(plan.command[-2] if probe == "st-flash" else elf)

@@ -448,15 +448,19 @@ def resolve_port(artifacts: Path, port: str | None) -> str:
     state = flash.running_qemu(artifacts)
     if state is None:
         raise LenetMcuError(f"no --port given and no QEMU running for {artifacts} "
-                            "(start one with `lenet-mcu flash --target qemu-stm32f405`, or pass --port URL)")
+                            "(start one with `lenet-mcu flash --target qemu`, or pass --port URL)")
     return state["url"]
 
 
 def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: int | None = None,
                resume: bool = False, data_dir=None, window: int | None = None, timeout: float = 2.0,
                hello_timeout: float = 10.0, progress: bool = True, reports: bool = True,
-               on_result: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None) -> dict:
+               on_result: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
+               board: str | None = None) -> dict:
     """Run the serial check; return the report dict (also written to artifacts/verify/).
+
+    `board`: the device must say it is that board (default: the board of the
+    QEMU that `flash` started, if the port is that emulator's; else any).
 
     Raises LenetMcuError for user errors (stale firmware, bad port...) and
     VerifyFailed (exit 1) if any device output byte differs from the TFLM reference.
@@ -480,6 +484,10 @@ def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: in
         device = Device(link, sha, refs.output_count, int(inputs[0].size), refs.input_scale, refs.input_zero_point,
                         timeout=timeout, hello_timeout=hello_timeout, log=log)
         hello = device.handshake()  # before touching the checkpoint: a stale device changes nothing
+        expected_board = board or _emulated_board(artifacts, url)
+        if expected_board and hello.board != expected_board:
+            raise LenetMcuError(f"{url} is a {hello.board} device, expected board {expected_board}: "
+                                f"flash the {expected_board} firmware or pass --board {hello.board}")
         ckpt_path = out_dir / CHECKPOINT_FILE
         if not resume and ckpt_path.is_file():
             log(f"starting over: {ckpt_path} from an earlier run is replaced (--resume continues it instead)")
@@ -535,6 +543,14 @@ def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: in
         raise VerifyFailed(f"{bitexact['images_differing']} of {rep['images']} images differ from the TFLM reference "
                            f"(largest difference {bitexact['max_abs_difference']}); see {out_dir / 'report.md'}")
     return rep
+
+
+def _emulated_board(artifacts: Path, url: str) -> str | None:
+    """The board of the QEMU `flash` started for these artifacts, if `url` is its serial port."""
+    from lenet_mcu.host.flash import read_state
+
+    state = read_state(artifacts) or {}
+    return state.get("board") if state.get("url") == url else None
 
 
 def _progress(total: int, initial: int, enabled: bool):
