@@ -15,6 +15,7 @@ Constants follow TFLM's Prepare() code exactly:
   - TANH: a 256-entry table produced by the TFLM TANH kernel itself
 The input zero point is folded into the bias (bias - zp_in * sum(w)), exact
 for VALID convolutions and fully connected layers.
+The TFLM arithmetic below is ported from TensorFlow Lite Micro, Apache License 2.0 (see NOTICE).
 
 `generate(tflite_path, out_dir)` writes model_info.h, native_model.h and
 native_model.c into out_dir (atomically, file by file).

@@ -9,6 +9,7 @@ import click
 from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.cli.options import artifacts_option, board_option, data_option, runtime_option, tflm_dir_option
 from lenet_mcu.host import flash as flash_mod
+from lenet_mcu.host import qemu
 from lenet_mcu.pipeline import built_firmware, ensure_firmware
 
 
@@ -35,7 +36,7 @@ def flash(target, board, runtime, probe, interface, elf, build, icount, tflm_dir
     if dry_run:
         elf_path = elf or firmware_elf(artifacts, runtime, board)
         if target == flash_mod.QEMU_TARGET:
-            click.echo(shlex.join(flash_mod.qemu_command(elf_path.resolve(), flash_mod._free_port(), icount, board)))
+            click.echo(shlex.join(flash_mod.qemu_command(elf_path.resolve(), qemu.free_port(), icount, board)))
         else:
             click.echo(str(flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=True,
                                                  board=board)))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.host import flash
+from lenet_mcu.host import flash, qemu
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -173,7 +173,7 @@ def idle_elf(tmp_path_factory):
 def _pid_gone(pid: int, wait: float = 5.0) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not flash._alive(pid):
+        if not qemu.alive(pid):
             return True
         time.sleep(0.05)
     return False
@@ -187,7 +187,7 @@ def test_flash_qemu_then_stop_leaves_no_process(tmp_path, idle_elf):
     assert proc.returncode == 0, proc.stderr
     state = json.loads((art / "qemu.json").read_text())
     assert f"serial port: {state['url']}" in proc.stdout
-    assert state["elf_sha256"] and flash._alive(state["pid"])
+    assert state["elf_sha256"] and qemu.alive(state["pid"])
     assert flash.running_qemu(art)["pid"] == state["pid"]
     # the flash command has exited; QEMU lives on in its own session
     assert os.getsid(state["pid"]) == state["pid"]

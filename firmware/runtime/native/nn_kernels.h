@@ -26,6 +26,9 @@
  *
  * On Cortex-M4/M7 (__ARM_FEATURE_DSP) dot products use SXTB16 + SMLAD, two
  * 16x16 MACs per instruction; the portable C path gives identical sums.
+ *
+ * The requantization helpers are ported from TensorFlow Lite Micro and
+ * gemmlowp, Apache License 2.0 (see NOTICE).
  */
 #ifndef NN_KERNELS_H
 #define NN_KERNELS_H
