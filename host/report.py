@@ -109,6 +109,7 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "bitexact": {
             "reference": "tflm_int8",
             "images_differing": int(differ_tflm.size),
+            "bytes_differing": int((diff_tflm > 0).sum()),
             "max_abs_difference": int(diff_tflm.max()) if n else 0,
             "first_differing_images": idx[differ_tflm][:20].tolist(),
             "vs_host_tflite_int8": {"images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,
