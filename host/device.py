@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import collections
 import random
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -59,6 +60,43 @@ _FATAL_ERRORS = {
 }
 
 
+class WorkQueue:
+    """The images still to check, dealt to devices as they ask for work.
+
+    A device takes one image at a time (so a slow device gets fewer), reports it
+    finished once its result is recorded, and gives back what it had open if it
+    fails, for the other devices to take. Thread-safe."""
+
+    def __init__(self, todo):
+        self._lock = threading.Lock()
+        self._pending = collections.deque(todo)
+        self._open = 0
+
+    def take(self) -> int | None:
+        with self._lock:
+            if not self._pending:
+                return None
+            self._open += 1
+            return self._pending.popleft()
+
+    def finish(self, index: int) -> None:
+        with self._lock:
+            self._open -= 1
+
+    def give_back(self, indices) -> None:
+        with self._lock:
+            self._pending.extendleft(sorted(indices, reverse=True))
+            self._open -= len(indices)
+
+    def finished(self) -> bool:
+        with self._lock:
+            return not self._pending and self._open == 0
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending) + self._open
+
+
 class Device:
     """One device on a link: handshake, then pipelined INFER requests with retries.
 
@@ -92,10 +130,14 @@ class Device:
         self._send_counter = 0
         self._latency: float | None = None  # moving average of request -> answer time
         self._last_frame_at = time.monotonic()  # when the device last sent a valid frame
+        self._resets_without_result = 0
 
     #: The answer timeout adapts to the link: ten times the usual answer time,
     #: at least MIN_TIMEOUT_S and at most the `timeout` given.
     MIN_TIMEOUT_S = 0.2
+    #: Boot HELLOs in a row, with requests open and no RESULT between them, that
+    #: mean the device crashes on INFER rather than a flaky cable resetting it.
+    RESETS_IN_A_ROW = 5
 
     def effective_timeout(self) -> float:
         if self._latency is None:
@@ -108,7 +150,8 @@ class Device:
         return self._seq
 
     def _send(self, frame: bytes) -> None:
-        self.link.write(frame)
+        # A delimiter before the frame too: a lost delimiter then costs one frame, not two.
+        self.link.write(b"\x00" + frame)
         self.stats.frames_sent += 1
 
     def _frames(self, wait: float):
@@ -122,6 +165,13 @@ class Device:
     # -- HELLO ----------------------------------------------------------------
     def handshake(self) -> proto.Hello:
         """Wait for the boot HELLO or ask for one; check it is our model."""
+        try:
+            return self._handshake()
+        except LinkError as exc:
+            raise LenetMcuError(f"{self.link.url} failed before answering HELLO ({exc}): is the device "
+                                "there and not used by another program?") from None
+
+    def _handshake(self) -> proto.Hello:
         start = time.monotonic()
         deadline = start + self.hello_timeout
         next_ask = start + 0.1  # give a booting device the chance to speak first
@@ -185,13 +235,19 @@ class Device:
         return hello
 
     # -- inference stream -----------------------------------------------------
-    def run(self, todo: list[int], infer_body: Callable[[int], bytes], window: int,
-            on_result: Callable[[int, proto.Result], None]) -> None:
-        """Send INFER for every index in `todo`; call on_result once per index."""
+    def run(self, work: WorkQueue | list[int], infer_body: Callable[[int], bytes], window: int,
+            on_result: Callable[[int, proto.Result], None], stop: threading.Event | None = None) -> None:
+        """Send INFER for the images `work` deals out; call on_result once per image.
+
+        Returns when `work` is finished (this device's and every other device's
+        images answered) or `stop` is set. If it raises, the images it had open
+        go back to `work` for other devices."""
+        if isinstance(work, list):
+            work = WorkQueue(work)
         if self.hello is None:
             self.handshake()
-        pending = collections.deque(todo)
         open_: dict[int, _Request] = {}
+        self._resets_without_result = 0
 
         def send(req: _Request, now: float) -> None:
             self._send_counter += 1
@@ -214,34 +270,52 @@ class Device:
             self._send(req.frame)
             self.stats.infer_sent += 1
 
-        while pending or open_:
-            try:
-                now = time.monotonic()
-                while pending and len(open_) < window:
-                    index = pending.popleft()
-                    seq = self._next_seq()
-                    body = infer_body(index)
-                    if proto.HEADER.size + len(body) > self.hello.max_payload:
-                        raise LenetMcuError(f"image {index}: INFER payload of {proto.HEADER.size + len(body)} bytes "
-                                            f"exceeds the device's max_payload {self.hello.max_payload}")
-                    req = _Request(index, proto.encode_frame(proto.MsgType.INFER, seq, body))
-                    open_[seq] = req
-                    send(req, now)
-                timeout = self.effective_timeout()
-                oldest = min(r.sent_at for r in open_.values())
-                wait = max(0.0, min(0.05, oldest + timeout - time.monotonic()))
-                for frame in self._frames(wait):
-                    self._handle(frame, open_, send, on_result)
-                now = time.monotonic()
-                for req in sorted(open_.values(), key=lambda r: r.send_no):
-                    if now - req.sent_at > timeout:
-                        self.stats.timeouts += 1
+        def answered(index: int, result: proto.Result) -> None:
+            on_result(index, result)
+            work.finish(index)
+
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    return
+                try:
+                    now = time.monotonic()
+                    while len(open_) < window:
+                        index = work.take()
+                        if index is None:
+                            break
+                        req = _Request(index, b"")
+                        open_[self._next_seq()] = req
+                        seq = self._seq
+                        body = infer_body(index)
+                        if proto.HEADER.size + len(body) > self.hello.max_payload:
+                            raise LenetMcuError(f"image {index}: INFER payload of {proto.HEADER.size + len(body)} "
+                                                f"bytes exceeds the device's max_payload {self.hello.max_payload}")
+                        req.frame = proto.encode_frame(proto.MsgType.INFER, seq, body)
                         send(req, now)
-            except LinkError as exc:
-                self._reconnect(exc)
-                now = time.monotonic()
-                for req in sorted(open_.values(), key=lambda r: r.send_no):
-                    send(req, now)
+                    if not open_:
+                        if work.finished():
+                            return
+                        time.sleep(0.01)  # another device may still hand images back
+                        continue
+                    timeout = self.effective_timeout()
+                    oldest = min(r.sent_at for r in open_.values())
+                    wait = max(0.0, min(0.05, oldest + timeout - time.monotonic()))
+                    for frame in self._frames(wait):
+                        self._handle(frame, open_, send, answered)
+                    now = time.monotonic()
+                    for req in sorted(open_.values(), key=lambda r: r.send_no):
+                        if now - req.sent_at > timeout:
+                            self.stats.timeouts += 1
+                            send(req, now)
+                except LinkError as exc:
+                    self._reconnect(exc)
+                    now = time.monotonic()
+                    for req in sorted(open_.values(), key=lambda r: r.send_no):
+                        send(req, now)
+        finally:
+            if open_:
+                work.give_back([r.index for r in open_.values()])
 
     def _handle(self, frame: proto.Frame, open_: dict[int, _Request], send, on_result) -> None:
         if frame.type == proto.MsgType.RESULT:
@@ -257,6 +331,7 @@ class Device:
             if result.outputs.size != self.output_count:
                 raise LenetMcuError(f"device answered {result.outputs.size} outputs for image {req.index}, expected {self.output_count}")
             del open_[frame.seq]
+            self._resets_without_result = 0
             if req.tries == 1:  # a resent request's time says nothing about the link
                 latency = time.monotonic() - req.sent_at
                 self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
@@ -275,6 +350,13 @@ class Device:
                 return
             if boot:  # the device reset: whatever it had queued is gone
                 self.stats.resets_detected += 1
+                self._resets_without_result += 1
+                if self._resets_without_result >= self.RESETS_IN_A_ROW and open_:
+                    raise LenetMcuError(
+                        f"{self.link.url}: the device reset {self._resets_without_result} times in a row while "
+                        f"INFER requests were open, without answering one: it resets when it infers (a crash in "
+                        f"its runtime: stack or arena too small? see the emulator log or a debugger), "
+                        f"not a bad cable")
                 self.log(f"device reset detected (boot HELLO); resending {len(open_)} open requests")
                 self._accept_hello(frame)
                 now = time.monotonic()
@@ -289,13 +371,19 @@ class Device:
             self.stats.device_errors[code] = self.stats.device_errors.get(code, 0) + 1
             req = open_.get(frame.seq)
             if req is None:
-                # The device could not read a frame (seq unknown). With one request open it was
-                # probably that one: resend now (a duplicate answer would be dropped). With more
-                # open, the in-order rule or the timeout finds the lost one.
-                if frame.seq == proto.NO_SEQ and len(open_) == 1:
-                    only = next(iter(open_.values()))
-                    self.stats.resent_after_error += 1
-                    send(only, time.monotonic())
+                # The device could not read a frame and not even its seq. It answers in order,
+                # so that was most likely the oldest request still open: resend it now unless it
+                # was just resent (a wrong guess costs one duplicate answer, which is dropped).
+                if frame.seq == proto.NO_SEQ and open_:
+                    oldest = min(open_.values(), key=lambda r: r.send_no)
+                    now = time.monotonic()
+                    if now - oldest.sent_at > min(self.effective_timeout(), 2 * (self._latency or 0.0)):
+                        self.stats.resent_after_error += 1
+                        send(oldest, now)
+                return
+            if code == proto.ErrorCode.BAD_CRC:  # the seq survived in a damaged frame: a hint
+                self.stats.resent_after_error += 1
+                send(req, time.monotonic())
                 return
             req.rejections += 1
             if req.rejections >= 3 and code in _FATAL_ERRORS:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lenet_mcu.artifacts import firmware_elf
+from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.cli.options import artifacts_option, board_option, data_option, runtime_option, tflm_dir_option
 from lenet_mcu.host import flash as flash_mod
 from lenet_mcu.host import qemu
@@ -69,36 +70,44 @@ def stop(artifacts):
 
 
 @click.command()
-@click.option("--port", default=None,
-              help="serial port or pyserial URL: /dev/ttyACM0, socket://host:port, rfc2217://host:port "
+@click.option("--port", "ports", multiple=True,
+              help="serial port or pyserial URL: /dev/ttyACM0, socket://host:port, rfc2217://host:port; "
+                   "repeat it to share the images among several devices "
                    "[default: the QEMU started by `lenet-mcu flash`]")
+@click.option("--devices", type=click.IntRange(min=0, max=64), default=0, show_default=True,
+              help="start this many emulated boards running the built firmware (with --port: in addition)")
+@runtime_option("firmware the emulated boards of --devices run")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="UART baud rate")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="check only the first N test images")
-@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
+@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint "
+              "(with any number of devices)")
 @data_option
 @click.option("--window", type=click.IntRange(min=1, max=32), default=None,
-              help="INFER frames in flight [default: 4 over socket://, 1 on a UART]")
+              help="INFER frames in flight per device [default: 4 over socket://, 1 on a UART]")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="longest wait for an answer before a request is sent again (it adapts down to "
                    "10x the usual answer time, at least 0.2 s)")
 @click.option("--hello-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="seconds to wait for the device's HELLO")
 @click.option("--progress/--no-progress", default=True, help="progress bar on stderr (only on a terminal)")
-@board_option("refuse a device that says it is another board [default: the board `lenet-mcu flash` started, "
+@board_option("refuse a device that says it is another board; the board the emulators of --devices are "
+              "[default: the board `lenet-mcu flash` started, "
               "else any]", default=None)
 @artifacts_option()
-def verify(port, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress, board, artifacts):
-    """Stream the MNIST test set to the device and prove its int8 outputs equal the TFLM reference."""
+def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress,
+           board, artifacts):
+    """Stream the MNIST test set to the device(s) and prove its int8 outputs equal the TFLM reference."""
     import json
 
     from lenet_mcu.artifacts import verify_dir
     from lenet_mcu.host import report
     from lenet_mcu.host.verify import VerifyFailed, run_verify
 
+    elf = built_firmware(artifacts, runtime, board or DEFAULT_BOARD) if devices else None
     try:
-        rep = run_verify(artifacts, port=port, baud=baud, limit=limit, resume=resume, data_dir=data_dir,
+        rep = run_verify(artifacts, port=list(ports), baud=baud, limit=limit, resume=resume, data_dir=data_dir,
                          window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress,
-                         board=board)
+                         devices=devices, elf=elf, board=board)
     except VerifyFailed:
         path = verify_dir(artifacts) / "report.json"
         if path.is_file():
