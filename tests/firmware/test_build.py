@@ -11,6 +11,7 @@ import pytest
 
 from fw_helpers import ECHO_DIR, ECHO_MAKE_VARS
 from lenet_mcu import boards
+from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import build as fwbuild
 from lenet_mcu import pipeline
@@ -126,7 +127,7 @@ def test_build_command_runs_codegen_then_make(fast_artifacts, tmp_path):
     first = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
     assert first.returncode == 0, first.stderr
     assert "codegen:" in first.stdout and "flash" in first.stdout
-    elf = tmp_path / "build" / "native" / "firmware.elf"
+    elf = firmware_elf(tmp_path, "native")  # build/<board>/<runtime>/
     assert elf.is_file() and (tmp_path / "codegen" / "native" / "model_info.h").is_file()
     size = fwbuild.size_report(elf)
     assert f"flash {size['flash_bytes']} B" in first.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash, qemu
 
@@ -300,7 +301,7 @@ def test_verify_on_emulators_leaves_none_behind_when_signalled(tmp_path, idle_el
     from host_fixtures import make_synthetic
 
     synth = make_synthetic(tmp_path)
-    elf = synth.artifacts / "build" / "native" / "firmware.elf"
+    elf = firmware_elf(synth.artifacts, "native")
     elf.parent.mkdir(parents=True)
     shutil.copy2(idle_elf, elf)  # never answers HELLO: verify waits while we signal it
     proc = subprocess.Popen([sys.executable, "-m", "lenet_mcu.cli", "verify", "--devices", "2", "--artifacts",
