@@ -53,7 +53,7 @@ class References:
         return int(self.tflm_int8.shape[1])
 
     @classmethod
-    def load(cls, path: Path) -> "References":
+    def load(cls, path: Path) -> References:
         if not path.is_file():
             raise LenetMcuError(f"{path} not found: run the pipeline (lenet-mcu pipeline / evaluate) to make the host references first")
         try:

@@ -55,7 +55,7 @@ void serve_send_hello(int boot, uint16_t seq)
     b[0] = PROTO_VERSION;
     b[1] = boot ? 1 : 0;
     b[2] = tick_kind;
-    b[3] = 0;
+    b[3] = (uint8_t)PROTO_EXTRA_ENCODINGS;
     put_u32(b + 4, tick_hz);
     put_u32(b + 8, board_ram_static_bytes());
     put_u32(b + 12, runtime_arena_bytes());
@@ -105,6 +105,12 @@ static void infer(const struct proto_frame *f)
         break;
     case ENC_RLE:
         if (rle_decode(data, n, input, MODEL_INPUT_BYTES) != 0) {
+            send_error(f->seq, ERR_BAD_INPUT);
+            return;
+        }
+        break;
+    case ENC_CTX:
+        if (ctx_decode(data, n, input, MODEL_INPUT_BYTES, MODEL_INPUT_W * MODEL_INPUT_C) != 0) {
             send_error(f->seq, ERR_BAD_INPUT);
             return;
         }

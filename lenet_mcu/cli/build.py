@@ -5,16 +5,16 @@ from pathlib import Path
 
 import click
 
-from lenet_mcu.cli.options import artifacts_option, runtime_option, tflm_dir_option
+from lenet_mcu.cli.options import artifacts_option, board_option, runtime_option, tflm_dir_option
 from lenet_mcu.pipeline import ensure_firmware
 
 
 @click.command()
 @runtime_option("inference engine compiled into the firmware")
 @artifacts_option("artifacts folder (model in, codegen/ and build/ out)")
-@click.option("--board", default="stm32f405", show_default=True, help="board directory under firmware/boards")
+@board_option()
 @click.option("--hse-hz", type=int, default=None,
-              help="crystal frequency of the board in Hz (default 8000000; QEMU ignores it)")
+              help="crystal frequency of an STM32 board in Hz (default 8000000; QEMU ignores it)")
 @tflm_dir_option
 def build(runtime: str, artifacts: Path, board: str, hse_hz: int | None, tflm_dir: Path | None):
     """Generate C for the int8 model if needed and build firmware.elf."""
