@@ -84,7 +84,9 @@ def host_stages(variant: str, artifacts: Path, data: list[str], reuse: bool) -> 
         wall = round(time.perf_counter() - t0, 1)
     manifest = json.loads((artifacts / "manifest.json").read_text())
     metrics = json.loads((artifacts / "metrics.json").read_text())
-    stages = {k: v["stage_seconds"] for k, v in manifest["stages"].items() if k in ("train", "quantize", "evaluate")}
+    stages = {k: v.get("stage_seconds") for k, v in manifest["stages"].items() if k in ("train", "quantize", "evaluate")}
+    if stages.get("evaluate") is None:  # a standalone `lenet-mcu evaluate` records its time in metrics.json
+        stages["evaluate"] = metrics["seconds"]["evaluate_total"]
     return {
         "reused": reused,
         "wall_seconds": wall if wall is not None else round(sum(stages.values()), 1),
@@ -110,6 +112,7 @@ def trainable_parameters(artifacts: Path) -> int:
 
 def device(variant: str, runtime: str, artifacts: Path, data: list[str], tflm_dir: Path | None,
            images: int | None) -> dict:
+    from lenet_mcu.artifacts import firmware_elf
     from lenet_mcu.firmware.build import size_report
 
     tflm = ["--tflm-dir", str(tflm_dir)] if runtime == "tflm" else []
@@ -120,7 +123,7 @@ def device(variant: str, runtime: str, artifacts: Path, data: list[str], tflm_di
             *limit, *data), f"{variant} {runtime} verify")
     seconds = round(time.perf_counter() - t0, 1)
     rep = json.loads((artifacts / "verify" / "report.json").read_text())
-    size = size_report(artifacts / "build" / runtime / "firmware.elf")
+    size = size_report(firmware_elf(artifacts, runtime))
     return {
         "result": rep["result"], "images": rep["images"],
         "images_differing_from_tflm": rep["bitexact"]["images_differing"],
