@@ -29,6 +29,7 @@ COMMANDS = {
     "flash": "lenet_mcu.cli.host:flash",
     "stop": "lenet_mcu.cli.host:stop",
     "verify": "lenet_mcu.cli.host:verify",
+    "boards": "lenet_mcu.cli.boards:boards_command",
 }
 
 

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import click
 
-from lenet_mcu.cli.options import artifacts_option, runtime_option, tflm_dir_option
+from lenet_mcu.cli.options import artifacts_option, board_option, runtime_option, tflm_dir_option
 from lenet_mcu.pipeline import ensure_firmware
 
 
 @click.command()
 @runtime_option("inference engine compiled into the firmware")
 @artifacts_option("artifacts folder (model in, codegen/ and build/ out)")
-@click.option("--board", default="stm32f405", show_default=True, help="board directory under firmware/boards")
+@board_option()
 @click.option("--hse-hz", type=int, default=None,
-              help="crystal frequency of the board in Hz (default 8000000; QEMU ignores it)")
+              help="crystal frequency of an STM32 board in Hz (default 8000000; QEMU ignores it)")
 @click.option("--baud", type=click.IntRange(min=1200), default=None,
               help="UART rate of the firmware (default 115200; on the STM32F405 exact: 1000000, 2000000, "
                    "3000000, 5250000); verify with the same --baud")
