@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_mcu.decision import smallest_wins
 from lenet_mcu.errors import LenetMcuError
 
 try:  # the `tflite` package: flatbuffer bindings of the TFLite schema
@@ -281,6 +282,7 @@ def model_info_context(info: ModelInfo) -> dict:
         "output_count": out.size,
         "input_scale": c_float(inp.scale), "input_zero_point": inp.zero_point,
         "output_scale": c_float(out.scale), "output_zero_point": out.zero_point,
+        "smallest_wins": int(smallest_wins([op.op for op in info.operators])),
     }
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_mcu import boards
 from lenet_mcu.artifacts import verify_dir
 from lenet_mcu.atomic import write_bytes, write_json, write_text
+from lenet_mcu.decision import rule_name
 from lenet_mcu.host import protocol as proto
 
 #: bits per byte on a UART with 8 data bits, no parity, one stop bit (8N1)
@@ -57,6 +59,15 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
             # tick_hz is the 16 MHz HSI fallback and the ticks are instructions.
             tick_stats["median_ms_at_nominal_tick_hz"] = float(np.median(ticks)) / hello.tick_hz * 1e3
             tick_stats["note"] = "ms figure is real time on silicon only; under QEMU -icount ticks count instructions"
+        board = boards.for_tick_kind(hello.board, hello.tick_kind)
+        if board is not None:
+            # Under QEMU -icount shift=0 an instruction is 1 ns of emulated time, so each
+            # tick of the board's counter stands for a fixed number of instructions.
+            per_tick = board.counter.instructions_per_tick
+            tick_stats["instructions_per_tick_under_qemu"] = per_tick
+            tick_stats["instructions_under_qemu"] = {
+                "min": round(int(ticks.min()) * per_tick), "median": round(float(np.median(ticks)) * per_tick),
+                "max": round(int(ticks.max()) * per_tick), "resolution": per_tick}
 
 
     s_images, s_seconds = session["images"], session["seconds"]
@@ -84,27 +95,30 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
                    "tick_hz": hello.tick_hz, "ram_static_bytes": hello.ram_static_bytes,
                    "arena_bytes": hello.arena_bytes, "max_payload": hello.max_payload,
                    "input_dims": list(hello.input_dims), "output_count": hello.output_count},
+        "decision": rule_name(refs.smallest_wins),
         "accuracy": {
             "device": _rate(int((dev_pred == labels).sum()), n),
             "float_model": _rate(int((refs.float_pred[idx] == labels).sum()), n),
-            "host_int8_tflite": _rate(int((tflite.argmax(axis=1) == labels).sum()), n) if n else None,
-            "tflm_reference": _rate(int((tflm.argmax(axis=1) == labels).sum()), n) if n else None,
+            "host_int8_tflite": _rate(int((refs.predict(tflite) == labels).sum()), n) if n else None,
+            "tflm_reference": _rate(int((refs.predict(tflm) == labels).sum()), n) if n else None,
             "per_class": per_class,
         },
         "agreement": {
             "float_model": _rate(int((dev_pred == refs.float_pred[idx]).sum()), n),
-            "host_int8_tflite": _rate(int((dev_pred == tflite.argmax(axis=1)).sum()), n) if n else None,
-            "tflm_reference": _rate(int((dev_pred == tflm.argmax(axis=1)).sum()), n) if n else None,
+            "host_int8_tflite": _rate(int((dev_pred == refs.predict(tflite)).sum()), n) if n else None,
+            "tflm_reference": _rate(int((dev_pred == refs.predict(tflm)).sum()), n) if n else None,
         },
         "bitexact": {
             "reference": "tflm_int8",
             "images_differing": int(differ_tflm.size),
+            "bytes_differing": int((diff_tflm > 0).sum()),
             "max_abs_difference": int(diff_tflm.max()) if n else 0,
             "first_differing_images": idx[differ_tflm][:20].tolist(),
             "vs_host_tflite_int8": {"images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,
                                     "max_abs_difference": int(diff_tflite.max()) if n else 0},
-            # The device reports its own argmax; it must be the first maximum of its outputs.
-            "device_argmax_inconsistent": int((dev_pred != outputs.argmax(axis=1)).sum()) if n else 0,
+            # The device reports its own class; it must be the first maximum of its outputs
+            # (the first minimum for an RBF model's distances).
+            "device_argmax_inconsistent": int((dev_pred != refs.predict(outputs)).sum()) if n else 0,
         },
         "ticks": tick_stats,
         "throughput": {
@@ -117,6 +131,8 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
                      bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
         "device_stats": session.get("device_stats"),
+        # One entry per device of the session: images it checked, its rate, link counters.
+        "devices": session.get("devices") or [],
         "confusion_matrix": confusion.tolist(),
         "misclassified_images": misclassified.tolist(),
     }
@@ -141,6 +157,7 @@ def render_markdown(rep: dict) -> str:
         "",
         "| measure | value |",
         "|---|---|",
+        f"| predicted class | {rep.get('decision', rule_name(False))} of the {dev['output_count']} outputs |",
         f"| on-device accuracy | {_pct(acc['device'])} |",
         f"| float model accuracy (same images) | {_pct(acc['float_model'])} |",
         f"| host int8 (tflite-runtime) accuracy | {_pct(acc['host_int8_tflite'])} |",
@@ -173,6 +190,14 @@ def render_markdown(rep: dict) -> str:
     if ds:
         lines.append(f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
                      f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |")
+    devices = rep.get("devices") or []
+    if len(devices) > 1:
+        lines += ["", "## Devices", "", "| device | board / runtime | images | images/s | resends | stopped |",
+                  "|---|---|---:|---:|---:|---|"]
+        for d in devices:
+            rate = f"{d['images_per_second']:.1f}" if d["images_per_second"] else "n/a"
+            lines.append(f"| `{d['url']}` | {d['board']} / {d['runtime']} | {d['images']} | {rate} | "
+                         f"{d['link']['retransmits']} | {d['stopped'] or ''} |")
     lines += ["", "## Per-class accuracy", "", "| class | images | correct | accuracy |", "|---:|---:|---:|---:|"]
     for c, pc in acc["per_class"].items():
         lines.append(f"| {c} | {pc['images']} | {pc['correct']} | {_pct(pc['accuracy'])} |")
@@ -271,6 +296,7 @@ def summary(rep: dict) -> dict:
         "ticks_median": ticks.get("median"),
         "tick_unit": ticks.get("unit"),
         "images_per_second": rep["throughput"]["images_per_second"],
+        "devices": len(rep.get("devices") or []) or 1,
     }
 
 
@@ -291,5 +317,11 @@ def summary_lines(rep: dict, artifacts: Path | None = None) -> list[str]:
         lines.append(f"ticks per inference min/median/max {t['min']}/{t['median']:.0f}/{t['max']} ({t['unit']})")
     if th["images_per_second"]:
         where = f"; report: {verify_dir(artifacts) / 'report.md'}" if artifacts is not None else ""
-        lines.append(f"{th['images_per_second']:.1f} images/s{where}")
+        devices = rep.get("devices") or []
+        on = f" on {len(devices)} devices" if len(devices) > 1 else ""
+        lines.append(f"{th['images_per_second']:.1f} images/s{on}{where}")
+        if len(devices) > 1:
+            lines.append("per device: " + ", ".join(
+                f"{d['url']} {d['images']} images" + (f" (stopped: {d['stopped']})" if d["stopped"] else "")
+                for d in devices))
     return lines

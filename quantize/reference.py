@@ -22,6 +22,7 @@ import click
 import numpy as np
 
 from lenet_mcu import atomic, mnist
+from lenet_mcu.cleanup import die_with_parent
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.quantize.tflite_check import check_lenet_int8
 
@@ -72,7 +73,7 @@ def run_tflm(model_path: Path, inputs: np.ndarray, workers: int = 1) -> np.ndarr
         return _tflm_chunk((model_bytes, inputs))
     chunks = np.array_split(inputs, workers)
     # fork is safe here: this process holds no TensorFlow or interpreter threads.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent) as pool:
         parts = pool.map(_tflm_chunk, [(model_bytes, c) for c in chunks])
     return np.concatenate(parts)
 
@@ -117,6 +118,7 @@ def save_npz(path: Path, arrays: dict) -> None:
 @click.option("--limit", type=int, default=None, help="only the first N test images (debugging)")
 def main(model, data_dir, out_path, workers, limit):
     """Write tflite-runtime and TFLM int8 outputs for the MNIST test images to an .npz."""
+    die_with_parent()  # a killed evaluate takes its reference run along
     if "tensorflow" in sys.modules:  # guard against misuse: tflite-runtime would fail obscurely
         raise LenetMcuError("lenet_mcu.quantize.reference must run in a process without TensorFlow")
     arrays = compute_references(model, data_dir, workers or default_workers(), limit)

@@ -2,6 +2,29 @@
  * version:u8 type:u8 seq:u16 body (docs/protocol.md). */
 #include "protocol.h"
 
+/* The seq of a COBS-encoded frame whose first block decodes to a header of
+ * our version, however the rest looks; PROTO_NO_SEQ otherwise. */
+static uint16_t header_seq_hint(const uint8_t *in, size_t n)
+{
+    uint8_t h[PROTO_HEADER_BYTES];
+    size_t i = 0, o = 0;
+    while (o < sizeof h && i < n) {
+        uint8_t code = in[i++];
+        if (code == 0)
+            return PROTO_NO_SEQ;
+        for (uint8_t k = 1; k < code && o < sizeof h; k++) {
+            if (i >= n)
+                return PROTO_NO_SEQ;
+            h[o++] = in[i++];
+        }
+        if (o < sizeof h && code < 0xFF)
+            h[o++] = 0;
+    }
+    if (o < sizeof h || h[0] != PROTO_VERSION)
+        return PROTO_NO_SEQ;
+    return get_u16(h + 2);
+}
+
 void proto_rx_reset(struct proto_rx *rx)
 {
     rx->len = 0;
@@ -32,8 +55,13 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
     if (len == 0)
         return RX_PENDING; /* empty frame: ignored */
 
+    /* A damaged frame's header often survives (a lost or flipped byte further
+     * on): its seq, as a hint in the ERROR, lets the host resend just that
+     * request instead of waiting for a timeout. Read before the in-place decode. */
+    uint16_t hint = header_seq_hint(rx->buf, len);
     long raw = cobs_decode(rx->buf, len, rx->buf);
     if (raw < 0 || (size_t)raw < PROTO_HEADER_BYTES + PROTO_CRC_BYTES) {
+        frame->seq = raw < 0 ? hint : PROTO_NO_SEQ; /* a whole frame too short has no header */
         *error = ERR_BAD_FRAME;
         return RX_ERROR;
     }
@@ -43,6 +71,7 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
         return RX_ERROR;
     }
     if (crc32_update(0, rx->buf, payload) != get_u32(rx->buf + payload)) {
+        frame->seq = hint;
         *error = ERR_BAD_CRC;
         return RX_ERROR;
     }
@@ -62,7 +91,7 @@ int proto_send(proto_write_fn write, uint8_t type, uint16_t seq,
 {
     enum { RAW_MAX = PROTO_HEADER_BYTES + PROTO_TX_MAX_BODY + PROTO_CRC_BYTES };
     static uint8_t raw[RAW_MAX];
-    static uint8_t enc[RAW_MAX + RAW_MAX / 254 + 2];
+    static uint8_t enc[1 + RAW_MAX + RAW_MAX / 254 + 2];
 
     if (body_len > PROTO_TX_MAX_BODY)
         return -1;
@@ -73,7 +102,10 @@ int proto_send(proto_write_fn write, uint8_t type, uint16_t seq,
         raw[PROTO_HEADER_BYTES + i] = body[i];
     size_t payload = PROTO_HEADER_BYTES + body_len;
     put_u32(raw + payload, crc32_update(0, raw, payload));
-    size_t n = cobs_encode(raw, payload + PROTO_CRC_BYTES, enc);
+    /* A delimiter before the frame too: if the previous frame's delimiter was
+     * lost, only that frame is lost, not this one with it. */
+    enc[0] = 0;
+    size_t n = 1 + cobs_encode(raw, payload + PROTO_CRC_BYTES, enc + 1);
     enc[n++] = 0;
     write(enc, n);
     return 0;

@@ -10,12 +10,13 @@ Exit codes: 0 success, 1 the device's output bytes differ from the reference,
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
 
 from lenet_mcu import __version__
-from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.errors import LenetMcuError, Terminated
 
 # subcommand name -> "module:attribute"
 COMMANDS = {
@@ -28,6 +29,7 @@ COMMANDS = {
     "flash": "lenet_mcu.cli.host:flash",
     "stop": "lenet_mcu.cli.host:stop",
     "verify": "lenet_mcu.cli.host:verify",
+    "boards": "lenet_mcu.cli.boards:boards_command",
 }
 
 
@@ -61,11 +63,23 @@ def cli():
     """LeNet-5 from training to a microcontroller, proven bit-exact over serial."""
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
 def run_command(command: click.Command, argv=None) -> None:
-    """Run a click command the lenet-mcu way: user errors as one line, no traceback."""
+    """Run a click command the lenet-mcu way: user errors as one line, no traceback.
+
+    SIGTERM and SIGHUP unwind like Ctrl-C, so the emulators a command started
+    are stopped and its checkpoint is closed whichever way it ends."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_terminated)
     try:
         command.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click's name for a KeyboardInterrupt inside a command
+        if isinstance(exc.__cause__, Terminated):
+            click.echo(f"terminated ({signal.Signals(exc.__cause__.signum).name})", err=True)
+            sys.exit(128 + exc.__cause__.signum)
         click.echo("aborted", err=True)
         sys.exit(130)
     except LenetMcuError as exc:
@@ -74,7 +88,10 @@ def run_command(command: click.Command, argv=None) -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            click.echo(f"terminated ({signal.Signals(exc.signum).name})", err=True)
+            sys.exit(128 + exc.signum)
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.exceptions.Exit as exc:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import click
 
-from lenet_mcu import mnist
+from lenet_mcu import boards, mnist
 from lenet_mcu.artifacts import DEFAULT_ARTIFACTS, RUNTIMES
-from lenet_mcu.config import PipelineConfig, make_config
+from lenet_mcu.config import OUTPUTS, SUBSAMPLINGS, PipelineConfig, make_config
 
 _FAST = make_config(fast=True)
 
@@ -26,13 +26,19 @@ def runtime_option(help: str = "inference engine in the firmware (tflm needs --t
     return click.option("--runtime", type=click.Choice(RUNTIMES), default=RUNTIMES[0], show_default=True, help=help)
 
 
+def board_option(help: str = "the board the firmware is for (`lenet-mcu boards` lists them)", default=boards.DEFAULT_BOARD):
+    return click.option("--board", type=click.Choice(boards.NAMES), default=default, show_default=default is not None,
+                        help=help)
+
+
 def tflm_dir_option(func):
     return click.option("--tflm-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
                         envvar="TFLM_DIR", help="TensorFlow Lite Micro source tree for --runtime tflm [env TFLM_DIR]")(func)
 
 
 def training_options(func):
-    """--artifacts, --data, --seed, --epochs, --fast, --c3-table/--full-c3, --calibration-size."""
+    """--artifacts, --data, --seed, --epochs, --fast, --c3-table/--full-c3, --subsampling, --output,
+    --calibration-size."""
     options = [
         artifacts_option("output folder for every artifact"),
         data_option,
@@ -43,6 +49,12 @@ def training_options(func):
                      f"{_FAST.calibration_size} calibration images (evaluation still uses all 10,000 test images)"),
         click.option("--c3-table/--full-c3", "c3_table", default=None,
                      help="C3 with the paper's 60-of-96 connection table, or fully connected [default: --full-c3]"),
+        click.option("--subsampling", type=click.Choice(SUBSAMPLINGS), default=None,
+                     help="S2/S4: average pooling, LeCun's trainable 2x2 sum * coefficient + bias then tanh, "
+                          f"or 2x2 max pooling [default: {PipelineConfig.subsampling}]"),
+        click.option("--output", type=click.Choice(OUTPUTS), default=None,
+                     help="output layer: dense + softmax (largest wins) or the paper's Euclidean RBF units "
+                          f"(smallest distance wins) [default: {PipelineConfig.output}]"),
         click.option("--calibration-size", type=click.IntRange(min=1, max=60000), default=None,
                      help=f"training images used to calibrate int8 quantization [default: {PipelineConfig.calibration_size}]"),
     ]
@@ -51,5 +63,6 @@ def training_options(func):
     return func
 
 
-def config_from_options(seed, epochs, fast, c3_table, calibration_size) -> PipelineConfig:
-    return make_config(fast=fast, seed=seed, epochs=epochs, c3_table=c3_table, calibration_size=calibration_size)
+def config_from_options(seed, epochs, fast, c3_table, calibration_size, subsampling=None, output=None) -> PipelineConfig:
+    return make_config(fast=fast, seed=seed, epochs=epochs, c3_table=c3_table, calibration_size=calibration_size,
+                       subsampling=subsampling, output=output)

@@ -4,14 +4,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.host import flash
+from lenet_mcu.host import flash, qemu
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -26,32 +29,67 @@ def _run_main(*args):
 
 # --- real boards: dry runs and errors ---------------------------------------
 
-def test_openocd_dry_run_prints_the_exact_command(tmp_path):
-    elf = tmp_path / "build" / "native" / "firmware.elf"
-    proc = _run_main("flash", "--target", "stm32f405", "--probe", "openocd", "--dry-run", "--artifacts", str(tmp_path))
+# Exact command lines per board and probe: interface and target scripts from openocd's own
+# script folders (interface/, target/), pyocd target names, st-flash's flash base address.
+PROBE_COMMANDS = {
+    ("stm32f405", "openocd"): "openocd -f interface/stlink.cfg -f target/stm32f4x.cfg -c 'program {{{elf}}} verify reset exit'",
+    ("stm32f405", "st-flash"): "st-flash --reset write {bin} 0x08000000",
+    ("stm32f405", "pyocd"): "pyocd flash --target stm32f405rgtx {elf}",
+    ("stm32vldiscovery", "openocd"): "openocd -f interface/stlink.cfg -f target/stm32f1x.cfg -c 'program {{{elf}}} verify reset exit'",
+    ("stm32vldiscovery", "st-flash"): "st-flash --reset write {bin} 0x08000000",
+    ("stm32vldiscovery", "pyocd"): "pyocd flash --target stm32f100rbtx {elf}",
+    ("microbit", "openocd"): "openocd -f interface/cmsis-dap.cfg -f target/nrf51.cfg -c 'program {{{elf}}} verify reset exit'",
+    ("microbit", "pyocd"): "pyocd flash --target nrf51 {elf}",
+}
+QEMU_MACHINES = {"stm32f405": "netduinoplus2", "stm32vldiscovery": "stm32vldiscovery", "microbit": "microbit",
+                 "mps2-an500": "mps2-an500", "mps2-an505": "mps2-an505", "mps3-an547": "mps3-an547"}
+
+
+@pytest.mark.parametrize("board,probe", sorted(PROBE_COMMANDS))
+def test_probe_dry_run_prints_the_exact_command(tmp_path, board, probe):
+    elf = (tmp_path / "build" / board / "tflm" / "firmware.elf").resolve()
+    proc = _run_main("flash", "--target", "board", "--board", board, "--runtime", "tflm", "--probe", probe,
+                     "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == (f"openocd -f interface/stlink.cfg -f target/stm32f4x.cfg "
-                                   f"-c 'program {{{elf.resolve()}}} verify reset exit'")
+    assert proc.stdout.strip() == PROBE_COMMANDS[board, probe].format(elf=elf, bin=elf.with_suffix(".bin"))
 
 
-@pytest.mark.parametrize("probe,expected", [
-    ("st-flash", "st-flash --reset write {bin} 0x08000000"),
-    ("pyocd", "pyocd flash --target stm32f405rgtx {elf}"),
-])
-def test_other_probes_dry_run(tmp_path, probe, expected):
-    elf = (tmp_path / "build" / "tflm" / "firmware.elf").resolve()
-    proc = _run_main("flash", "--target", "stm32f405", "--runtime", "tflm", "--probe", probe, "--dry-run",
+@pytest.mark.parametrize("board", sorted(QEMU_MACHINES))
+@pytest.mark.parametrize("probe", flash.PROBES)
+def test_a_probe_that_does_not_serve_the_board_is_a_one_line_error(tmp_path, board, probe):
+    if (board, probe) in PROBE_COMMANDS:
+        pytest.skip(f"{probe} serves {board}")
+    proc = _run_main("flash", "--target", "board", "--board", board, "--probe", probe, "--dry-run",
+                     "--artifacts", str(tmp_path))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"board {board}: {probe} does not program it" in proc.stderr
+    # the FPGA boards name their SD-card route, the others the probes that do serve them
+    assert ("SD card" in proc.stderr) if board.startswith("mps") else ("--probe" in proc.stderr)
+
+
+def test_the_interface_option_overrides_the_boards_usual_probe(tmp_path):
+    proc = _run_main("flash", "--target", "board", "--board", "microbit", "--interface", "jlink", "--dry-run",
                      "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == expected.format(elf=elf, bin=elf.with_suffix(".bin"))
+    assert proc.stdout.startswith("openocd -f interface/jlink.cfg -f target/nrf51.cfg ")
 
 
-def test_qemu_dry_run_prints_the_emulator_command(tmp_path):
-    proc = _run_main("flash", "--dry-run", "--artifacts", str(tmp_path))
+@pytest.mark.parametrize("board", sorted(QEMU_MACHINES))
+def test_qemu_dry_run_prints_the_emulator_command(tmp_path, board):
+    proc = _run_main("flash", "--board", board, "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.strip()
-    assert out.startswith("qemu-system-arm -M netduinoplus2 -nographic -icount shift=0 -semihosting -kernel ")
+    elf = (tmp_path / "build" / board / "native" / "firmware.elf").resolve()
+    assert out.startswith(f"qemu-system-arm -M {QEMU_MACHINES[board]} -nographic -icount shift=0 -semihosting "
+                          f"-kernel {elf} ")
     assert ",server=on,wait=off,nodelay=on -monitor none" in out
+
+
+def test_an_unknown_board_is_a_one_line_error(tmp_path):
+    proc = _run_main("flash", "--board", "arduino-uno", "--dry-run", "--artifacts", str(tmp_path))
+    assert proc.returncode == 2
+    assert "arduino-uno" in proc.stderr and "stm32f405" in proc.stderr
 
 
 def test_missing_tool_is_a_one_line_error(tmp_path, monkeypatch):
@@ -77,9 +115,9 @@ def _fake_tool(folder: Path, name: str, output: str, code: int) -> Path:
 
 
 @pytest.mark.parametrize("output,expected", [
-    ("Error: open failed", "no debug probe found: plug in the board's ST-Link USB cable"),
+    ("Error: open failed", "no debug probe found: plug in the board's debug USB cable"),
     ("Error: libusb_open() failed with LIBUSB_ERROR_ACCESS", "no permission to use the USB debug probe"),
-    ("Error: init mode failed (unable to connect to the target)", "the probe does not reach the STM32"),
+    ("Error: init mode failed (unable to connect to the target)", "the probe does not reach the chip"),
     ("Error: something odd happened\nmore text", "openocd failed (exit code 1): Error: something odd happened"),
 ])
 def test_probe_failures_are_explained(tmp_path, monkeypatch, output, expected):
@@ -138,7 +176,7 @@ def idle_elf(tmp_path_factory):
 def _pid_gone(pid: int, wait: float = 5.0) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not flash._alive(pid):
+        if not qemu.alive(pid):
             return True
         time.sleep(0.05)
     return False
@@ -148,11 +186,11 @@ def _pid_gone(pid: int, wait: float = 5.0) -> bool:
 @pytest.mark.qemu
 def test_flash_qemu_then_stop_leaves_no_process(tmp_path, idle_elf):
     art = tmp_path / "artifacts"
-    proc = _run_main("flash", "--target", "qemu-stm32f405", "--elf", str(idle_elf), "--artifacts", str(art))
+    proc = _run_main("flash", "--target", "qemu", "--elf", str(idle_elf), "--artifacts", str(art))
     assert proc.returncode == 0, proc.stderr
     state = json.loads((art / "qemu.json").read_text())
     assert f"serial port: {state['url']}" in proc.stdout
-    assert state["elf_sha256"] and flash._alive(state["pid"])
+    assert state["elf_sha256"] and qemu.alive(state["pid"])
     assert flash.running_qemu(art)["pid"] == state["pid"]
     # the flash command has exited; QEMU lives on in its own session
     assert os.getsid(state["pid"]) == state["pid"]
@@ -217,3 +255,65 @@ def test_flash_refuses_what_is_not_arm_firmware(tmp_path, content, expected):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: firmware ") and expected in lines[0]
     assert not (art / "qemu.json").exists()
+
+
+def _arm_elf_header(phnum=1, phoff=52):
+    import struct
+
+    ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    return ident + struct.pack("<HHIIIIIHHHHHH", 2, 40, 1, 0x08000000, phoff, 0, 0x05000000, 52, 32, phnum, 40, 0, 0)
+
+
+@pytest.mark.parametrize("content,expected", [
+    (_arm_elf_header(), "cut short: its program headers end at byte 84"),
+    (_arm_elf_header()[:40], "cut short: 40 bytes"),
+    (_arm_elf_header() + __import__("struct").pack("<8I", 1, 0x1000, 0x08000000, 0x08000000, 5000, 5000, 5, 4),
+     "cut short: a loadable segment ends at byte 9096"),
+])
+def test_flash_refuses_a_cut_short_elf_and_starts_nothing(tmp_path, content, expected):
+    art = tmp_path / "artifacts"
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(content)
+    proc = _run_main("flash", "--elf", str(elf), "--artifacts", str(art))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert not (art / "qemu.json").exists()
+
+
+def _qemus_running(elf) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system-arm" in cmdline and str(elf).encode() in cmdline and qemu.alive(int(entry.name)):
+                pids.append(int(entry.name))
+    return pids
+
+
+@needs_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_verify_on_emulators_leaves_none_behind_when_signalled(tmp_path, idle_elf, signum):
+    from host_fixtures import make_synthetic
+
+    synth = make_synthetic(tmp_path)
+    elf = firmware_elf(synth.artifacts, "native")
+    elf.parent.mkdir(parents=True)
+    shutil.copy2(idle_elf, elf)  # never answers HELLO: verify waits while we signal it
+    proc = subprocess.Popen([sys.executable, "-m", "lenet_mcu.cli", "verify", "--devices", "2", "--artifacts",
+                             str(synth.artifacts), "--data", str(synth.data_dir), "--hello-timeout", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(_qemus_running(elf)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = _qemus_running(elf)
+    assert len(started) == 2, proc.stderr.read() if proc.poll() is not None else "emulators did not start"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == (130 if signum == signal.SIGINT else 128 + signum), err
+    assert all(_pid_gone(pid) for pid in started), "an emulator outlived verify"
+    assert "Traceback" not in err

@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
-
 from fake_device import FakeDevice, LossyProxy
 from host_fixtures import make_synthetic
+
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import checkpoint
+from lenet_mcu.host import protocol as proto
 from lenet_mcu.host.verify import VerifyFailed, run_verify
 
 
@@ -143,7 +144,9 @@ def test_interrupted_run_resumes_without_duplicates(synth, artifacts):
     class Stop(KeyboardInterrupt):
         pass
 
-    def interrupt_after_80(index, seen=[]):
+    seen = []
+
+    def interrupt_after_80(index):
         seen.append(index)
         if len(seen) == 80:
             raise Stop()
@@ -169,7 +172,7 @@ def test_resume_cuts_a_half_written_line(synth, artifacts):
         path = artifacts / "verify" / "checkpoint.jsonl"
         lines = path.read_text().splitlines(keepends=True)
         path.write_text("".join(lines[:21]) + lines[21][:7])  # 20 results and a torn one
-        records, _, _ = checkpoint.read(path)
+        records, _, _, _ = checkpoint.read(path)
         assert len(records) == 20
         rep = _verify(synth, artifacts, dev.url, limit=30, resume=True)
     assert rep["images"] == 30
@@ -245,3 +248,141 @@ def test_hung_device_is_a_clear_error_and_keeps_results(synth, artifacts):
         with pytest.raises(LenetMcuError, match="the device stopped answering.*it hangs.*verify --resume"):
             _verify(synth, artifacts, dev.url, limit=100, timeout=0.05)
     assert sorted(_checkpoint_indices(artifacts)) == list(range(30))
+
+
+# --- several devices ---------------------------------------------------------
+
+def test_two_devices_share_the_images_into_one_checkpoint_and_report(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as a, FakeDevice(**synth.device_kwargs(), delay_s=0.002) as b:
+        rep = _verify(synth, artifacts, [a.url, b.url], limit=300)
+    assert rep["result"] == "pass" and rep["images"] == 300
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(300))
+    per_device = {d["url"]: d["images"] for d in rep["devices"]}
+    assert per_device == {a.url: a.results_sent, b.url: b.results_sent}
+    assert sum(per_device.values()) == 300 and min(per_device.values()) > 0
+    assert per_device[a.url] > per_device[b.url]  # the slower device was dealt fewer images
+    assert "## Devices" in (artifacts / "verify" / "report.md").read_text()
+
+
+def test_a_device_that_hangs_hands_its_images_to_the_others(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs(), hang_after=40) as bad, FakeDevice(**synth.device_kwargs()) as good:
+        rep = _verify(synth, artifacts, [bad.url, good.url], limit=200, timeout=0.1)
+    assert rep["result"] == "pass" and rep["images"] == 200
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(200))  # every image exactly once
+    stopped = {d["url"]: d["stopped"] for d in rep["devices"]}
+    assert "stopped answering" in stopped[bad.url] and stopped[good.url] is None
+
+
+def test_resume_with_another_number_of_devices(synth, artifacts):
+    class Stop(KeyboardInterrupt):
+        pass
+
+    seen = []
+
+    def interrupt_after_60(index):
+        seen.append(index)
+        if len(seen) == 60:
+            raise Stop()
+
+    with FakeDevice(**synth.device_kwargs()) as a:
+        with pytest.raises(Stop):
+            _verify(synth, artifacts, a.url, limit=200, on_result=interrupt_after_60)
+    assert len(_checkpoint_indices(artifacts)) >= 60
+    with FakeDevice(**synth.device_kwargs()) as a, FakeDevice(**synth.device_kwargs()) as b, \
+            FakeDevice(**synth.device_kwargs()) as c:
+        rep = _verify(synth, artifacts, [a.url, b.url, c.url], limit=200, resume=True)
+    assert rep["images"] == 200 and rep["result"] == "pass"
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(200))
+
+
+def test_a_stale_device_among_several_is_refused_before_anything_is_written(synth, artifacts):
+    stale = dict(synth.device_kwargs(), sha_prefix="0123456789abcdef")
+    with FakeDevice(**synth.device_kwargs()) as good, FakeDevice(**stale) as bad:
+        with pytest.raises(LenetMcuError, match="stale firmware"):
+            _verify(synth, artifacts, [good.url, bad.url], limit=20)
+    assert not (artifacts / "verify" / "checkpoint.jsonl").exists()
+
+
+# --- results that cannot lie -------------------------------------------------
+
+def test_references_of_another_model_are_refused(synth, artifacts):
+    (artifacts / "lenet5_int8.tflite").write_bytes(b"another model")
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(LenetMcuError, match="references.npz was computed from model sha256"):
+            _verify(synth, artifacts, dev.url, limit=5)
+
+
+def test_a_failed_rerun_leaves_no_earlier_report(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        _verify(synth, artifacts, dev.url, limit=20)
+    assert (artifacts / "verify" / "report.json").is_file()
+
+    def interrupt(index):
+        raise KeyboardInterrupt
+
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(KeyboardInterrupt):
+            _verify(synth, artifacts, dev.url, limit=20, on_result=interrupt)
+    assert not any((artifacts / "verify" / name).exists()
+                   for name in ("report.json", "report.md", "confusion.png", "misclassified.png"))
+
+
+def test_damaged_checkpoint_lines_are_named_and_skipped(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        _verify(synth, artifacts, dev.url, limit=30)
+        path = artifacts / "verify" / "checkpoint.jsonl"
+        lines = path.read_text().splitlines(keepends=True)
+        nine = json.loads(lines[5])
+        nine["out"] = nine["out"][:9]
+        lines[5] = json.dumps(nine) + "\n"           # a record with 9 outputs instead of 10
+        lines[12] = "{garbled\n"                     # a garbled line in the middle
+        path.write_text("".join(lines))
+        records, _, _, damaged = checkpoint.read(path)
+        assert len(records) == 28                    # the lines after the garbled one still count
+        assert damaged == ["line 6: 9 outputs, expected 10", damaged[1]] and damaged[1].startswith("line 13: ")
+        said = []
+        rep = run_verify(artifacts, port=dev.url, data_dir=synth.data_dir, progress=False, log=said.append,
+                         limit=30, resume=True, timeout=0.5)
+    assert rep["images"] == 30 and rep["throughput"]["session_images"] == 2
+    assert any("line 6: 9 outputs, expected 10: skipped" in m for m in said)
+
+
+def test_a_device_that_resets_on_every_request_is_diagnosed(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs(), reset_on_infer=True) as dev:
+        with pytest.raises(LenetMcuError, match="resets when it infers"):
+            _verify(synth, artifacts, dev.url, limit=20)
+
+
+def test_ctx_encoding_is_used_when_the_device_offers_it(synth, artifacts):
+    ctx = 1 << int(proto.Encoding.CTX)
+    with FakeDevice(**synth.device_kwargs()) as old, FakeDevice(**synth.device_kwargs(), extra_encodings=ctx) as new:
+        rep_old = _verify(synth, artifacts, old.url, limit=60)
+        rep_new = _verify(synth, artifacts, new.url, limit=60)
+    assert rep_old["result"] == rep_new["result"] == "pass"
+    old_bytes = rep_old["throughput"]["wire"]["bytes_to_device_per_image"]
+    new_bytes = rep_new["throughput"]["wire"]["bytes_to_device_per_image"]
+    assert new_bytes < old_bytes, (old_bytes, new_bytes)  # random blobs; MNIST gains more (benchmarks/verify.py)
+    assert proto.Encoding.CTX not in old.encodings_seen and new.encodings_seen.get(proto.Encoding.CTX, 0) >= 60
+
+
+@pytest.mark.parametrize("device_picks_smallest", [True, False])
+def test_rbf_model_smallest_output_wins(tmp_path, device_picks_smallest):
+    """references.npz says smallest_wins (an RBF model's distances): accuracy, agreement and the
+    device's own class all follow argmin; a device still reporting the largest is caught."""
+    rbf = make_synthetic(tmp_path / "rbf", seed=1, smallest_wins=True)
+    limit = 200
+    with FakeDevice(**rbf.device_kwargs(), smallest_wins=device_picks_smallest) as dev:
+        rep = _verify(rbf, rbf.artifacts, dev.url, limit=limit)
+    assert rep["result"] == "pass" and rep["bitexact"]["images_differing"] == 0  # the bytes are right either way
+    assert "smallest" in rep["decision"]
+    want = rbf.tflm[:limit].argmin(axis=1)
+    assert rep["accuracy"]["tflm_reference"] == pytest.approx(float(np.mean(want == rbf.labels[:limit])))
+    assert rep["accuracy"]["tflm_reference"] > 0.8  # the labels follow argmin, not argmax
+    if device_picks_smallest:
+        assert rep["accuracy"]["device"] == rep["accuracy"]["tflm_reference"]
+        assert rep["agreement"]["tflm_reference"] == 1.0
+        assert rep["bitexact"]["device_argmax_inconsistent"] == 0
+    else:
+        assert rep["bitexact"]["device_argmax_inconsistent"] > limit // 2
+        assert rep["agreement"]["tflm_reference"] < 0.5
+    assert "smallest wins" in (rbf.artifacts / "verify" / "report.md").read_text()

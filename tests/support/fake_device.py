@@ -74,23 +74,29 @@ class _Server:
 class FakeDevice(_Server):
     def __init__(self, table: dict[bytes, np.ndarray], sha_prefix: str, input_scale: float, input_zero_point: int,
                  output_count: int = 10, boot_hello: bool = True, reset_after: int | None = None,
-                 delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None, runtime: str = "fake"):
+                 delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None,
+                 runtime: str = "fake", hang_after: int | None = None, reset_on_infer: bool = False,
+                 extra_encodings: int = 0, smallest_wins: bool = False):
         super().__init__()
+        self.smallest_wins = smallest_wins  # reports the first minimum as the class, like an RBF model's firmware
         self.table = table
         self.alter = alter or {}
         self.boot_hello = boot_hello
         self.reset_after = reset_after
         self.delay_s = delay_s
         self.answer_twice = answer_twice  # a link that duplicates frames
+        self.hang_after = hang_after  # after this many results: silent forever (a hung device)
+        self.reset_on_infer = reset_on_infer  # crashes and reboots on every INFER
         self.hello = proto.Hello(
             protocol_version=1, boot=True, tick_kind=0, tick_hz=168_000_000, ram_static_bytes=12345,
             arena_bytes=6789, model_sha256_prefix=sha_prefix, input_scale=input_scale,
             input_zero_point=input_zero_point, output_scale=1 / 256, output_zero_point=-128,
             input_dims=(1, 32, 32, 1), output_count=output_count, max_payload=proto.MAX_PAYLOAD,
-            board="fake-board", runtime=runtime)
+            board="fake-board", runtime=runtime, extra_encodings=extra_encodings)
         self.results_sent = 0
         self.resets = 0
         self.infer_received = 0
+        self.encodings_seen: dict[int, int] = {}  # INFER encoding byte -> frames
         self.requested: list[bytes] = []  # input tensors in the order INFERs arrived
 
     def _hello_frame(self, boot: bool, seq: int) -> bytes:
@@ -110,6 +116,8 @@ class FakeDevice(_Server):
             if not data:
                 return
             for item in reader.feed(data):
+                if self.hang_after is not None and self.results_sent >= self.hang_after:
+                    continue
                 if isinstance(item, proto.FrameError):
                     code = proto.ErrorCode.BAD_CRC if "CRC" in str(item) else proto.ErrorCode.BAD_FRAME
                     conn.sendall(proto.encode_frame(proto.MsgType.ERROR, proto.NO_SEQ, bytes([code])))
@@ -120,6 +128,12 @@ class FakeDevice(_Server):
                     stats = proto.Stats(stack_peak_bytes=812, stack_size_bytes=2048, frames_ok=self.results_sent,
                                         frames_bad=0, rx_dropped=0)
                     conn.sendall(proto.encode_frame(proto.MsgType.STATS, item.seq, proto.pack_stats(stats)))
+                elif item.type == proto.MsgType.INFER and self.reset_on_infer:
+                    self.infer_received += 1
+                    self.resets += 1
+                    reader = proto.FrameReader()
+                    conn.sendall(self._hello_frame(True, 0))
+                    break
                 elif item.type == proto.MsgType.INFER:
                     self.infer_received += 1
                     reply = self._infer(item, size)
@@ -138,13 +152,12 @@ class FakeDevice(_Server):
 
     def _infer(self, frame: proto.Frame, size: int) -> bytes:
         body = frame.body
+        if body:
+            self.encodings_seen[body[0]] = self.encodings_seen.get(body[0], 0) + 1
         try:
-            if body[:1] == bytes([proto.Encoding.RAW]) and len(body) == 1 + size:
-                tensor = np.frombuffer(body[1:], dtype=np.int8)
-            elif body[:1] == bytes([proto.Encoding.RLE]):
-                tensor = proto.rle_decode(body[1:], size)
-            else:
-                raise proto.FrameError("bad encoding")
+            if body[:1] == bytes([proto.Encoding.CTX]) and not self.hello.extra_encodings:
+                raise proto.FrameError("encoding not offered in HELLO")
+            tensor = proto.decode_infer_body(body, size, self.hello.input_dims[2] * self.hello.input_dims[3])
         except proto.FrameError:
             return proto.encode_frame(proto.MsgType.ERROR, frame.seq, bytes([proto.ErrorCode.BAD_INPUT]))
         key = tensor.tobytes()
@@ -155,7 +168,8 @@ class FakeDevice(_Server):
         self.results_sent += 1
         ticks = 100_000 + (sum(key[:64]) % 997)
         return proto.encode_frame(proto.MsgType.RESULT, frame.seq,
-                                  proto.pack_result(ticks, int(np.argmax(outputs)), outputs))
+                                  proto.pack_result(ticks, int(np.argmin(outputs) if self.smallest_wins
+                                                                   else np.argmax(outputs)), outputs))
 
 
 class LossyProxy(_Server):
@@ -214,6 +228,13 @@ class LossyProxy(_Server):
         pump(conn, up)
         other.join(timeout=2)
         up.close()
+
+
+class ClosingServer(_Server):
+    """Accepts the connection and closes it at once."""
+
+    def serve(self, conn):
+        conn.close()
 
 
 class ChattyServer(_Server):

@@ -6,6 +6,8 @@
  * tflite::GetReciprocal. Inputs are rescaled to Q5.26 ("scaled diff"), the
  * sum of exponentials is accumulated in Q12.19. Only 10 values per inference
  * go through here, so clarity wins over speed.
+ *
+ * Ported from TensorFlow Lite Micro and gemmlowp, Apache License 2.0 (see NOTICE).
  */
 #include "nn_softmax.h"
 
