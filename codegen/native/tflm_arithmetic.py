@@ -8,6 +8,7 @@ Everything here follows TFLM's Prepare() code exactly:
   - fused activation ranges: Quantize() in float32, round half away from zero
   - SOFTMAX: PreprocessSoftmaxScaling and CalculateInputRadius with 5 integer bits
 `multiply_by_quantized_multiplier` is the run-time side, in numpy, for tests and proofs.
+Ported from TensorFlow Lite Micro, Apache License 2.0 (see NOTICE).
 """
 from __future__ import annotations
 

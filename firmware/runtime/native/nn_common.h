@@ -26,6 +26,9 @@
  *
  * On Cortex-M4/M7 (__ARM_FEATURE_DSP) dot products use SXTB16 + SMLAD, two
  * 16x16 MACs per instruction; the portable C path gives identical sums.
+ *
+ * The requantization helpers are ported from TensorFlow Lite Micro and
+ * gemmlowp, Apache License 2.0 (see NOTICE).
  */
 #ifndef NN_COMMON_H
 #define NN_COMMON_H
@@ -33,8 +36,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if (defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_SAT)) && !defined(NN_NO_SIMD)
+#include <arm_acle.h> /* __ssat: Cortex-M3 has saturation but not the DSP extension */
+#endif
 #if defined(__ARM_FEATURE_DSP) && !defined(NN_NO_SIMD)
-#include <arm_acle.h>
 #define NN_USE_SIMD 1
 #else
 #define NN_USE_SIMD 0
