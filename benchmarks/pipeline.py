@@ -14,7 +14,7 @@ Results go to benchmarks/results/pipeline.json with a Markdown table (`table_mar
 the table is printed too.
 
     python benchmarks/pipeline.py --data DIR --tflm-dir TREE [--variants max-softmax,avg-softmax,...]
-        [--keep DIR] [--reuse] [--images N]
+        [--keep DIR] [--reuse] [--images N] [--tflm-images N]
 
 --reuse takes a variant's host stages from DIR/<variant> when its manifest shows the same
 settings finished evaluate (their recorded stage times are reported, marked reused), so
@@ -168,11 +168,14 @@ def markdown_table(results: dict) -> str:
 @click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=os.environ.get("TFLM_DIR"), help="TFLM source tree (for the tflm runtime) [default: $TFLM_DIR]")
 @click.option("--images", type=click.IntRange(min=1), default=None, help="test images on the device [default: all]")
+@click.option("--tflm-images", type=click.IntRange(min=1), default=None,
+              help="test images on the TFLM firmware, whose reference kernels run many times the native "
+                   "instructions [default: as --images]")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="keep each variant's artifacts under DIR/<variant> (default: temporary)")
 @click.option("--reuse", is_flag=True, help="take host stages already finished in DIR/<variant> (needs --keep)")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=RESULTS, show_default=True)
-def main(data_dir, variants, runtimes, tflm_dir, images, keep, reuse, out):
+def main(data_dir, variants, runtimes, tflm_dir, images, tflm_images, keep, reuse, out):
     """Compare the LeNet-5 variants: accuracy, size, speed and bit-exactness on the emulated board."""
     from lenet_mcu import atomic
     from lenet_mcu.artifacts import library_versions
@@ -195,7 +198,9 @@ def main(data_dir, variants, runtimes, tflm_dir, images, keep, reuse, out):
             click.echo(f"== {name}")
             host = host_stages(name, folder, data, reuse)
             results[name] = {"host": host, "parameters": trainable_parameters(folder),
-                             "device": {r: device(name, r, folder, data, tflm_dir, images) for r in runtime_names}}
+                             "device": {r: device(name, r, folder, data, tflm_dir,
+                                                  tflm_images or images if r == "tflm" else images)
+                                        for r in runtime_names}}
             click.echo(f"   {json.dumps(results[name]['device'])}")
     table = markdown_table(results)
     default = results.get(DEFAULT)
