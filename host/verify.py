@@ -25,7 +25,7 @@ from lenet_mcu.host.references import References, load_test_images, model_sha256
 
 CHECKPOINT_FILE = "checkpoint.jsonl"
 #: Emulated boards the pipeline checks on at once (the fastest count measured by benchmarks/verify.py).
-DEFAULT_EMULATORS = 2
+DEFAULT_EMULATORS = 3
 
 
 class VerifyFailed(LenetMcuError):
