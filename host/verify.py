@@ -538,7 +538,6 @@ def run_verify(artifacts, port: str | None = None, baud: int = 115200, limit: in
 
 
 def _progress(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from lenet_mcu.progress import Progress
 
-    return tqdm(total=total, initial=initial, unit="img", desc="verify", disable=(not enabled) or None,
-                file=sys.stderr, dynamic_ncols=True)
+    return Progress(total, "verify", unit="images", initial=initial, enabled=enabled)

@@ -13,6 +13,8 @@ import pytest
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash
 
+pytestmark = pytest.mark.base
+
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc")
@@ -26,8 +28,16 @@ def _run_main(*args):
 
 # --- real boards: dry runs and errors ---------------------------------------
 
+def _built(artifacts: Path, runtime: str = "native") -> Path:
+    """A stand-in for the firmware `lenet-mcu build` writes (dry runs only look for it)."""
+    elf = artifacts / "build" / runtime / "firmware.elf"
+    elf.parent.mkdir(parents=True)
+    elf.write_bytes(b"\x7fELF")
+    return elf
+
+
 def test_openocd_dry_run_prints_the_exact_command(tmp_path):
-    elf = tmp_path / "build" / "native" / "firmware.elf"
+    elf = _built(tmp_path)
     proc = _run_main("flash", "--target", "stm32f405", "--probe", "openocd", "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (f"openocd -f interface/stlink.cfg -f target/stm32f4x.cfg "
@@ -39,7 +49,7 @@ def test_openocd_dry_run_prints_the_exact_command(tmp_path):
     ("pyocd", "pyocd flash --target stm32f405rgtx {elf}"),
 ])
 def test_other_probes_dry_run(tmp_path, probe, expected):
-    elf = (tmp_path / "build" / "tflm" / "firmware.elf").resolve()
+    elf = _built(tmp_path, "tflm").resolve()
     proc = _run_main("flash", "--target", "stm32f405", "--runtime", "tflm", "--probe", probe, "--dry-run",
                      "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -47,11 +57,20 @@ def test_other_probes_dry_run(tmp_path, probe, expected):
 
 
 def test_qemu_dry_run_prints_the_emulator_command(tmp_path):
+    _built(tmp_path)
     proc = _run_main("flash", "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.strip()
     assert out.startswith("qemu-system-arm -M netduinoplus2 -nographic -icount shift=0 -semihosting -kernel ")
     assert ",server=on,wait=off,nodelay=on -monitor none" in out
+
+
+@pytest.mark.parametrize("target", ["qemu-stm32f405", "stm32f405"])
+def test_dry_run_without_firmware_says_so(tmp_path, target):
+    proc = _run_main("flash", "--target", target, "--dry-run", "--artifacts", str(tmp_path))
+    elf = tmp_path / "build" / "native" / "firmware.elf"
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"error: --dry-run: firmware {elf} not found; build it with `lenet-mcu build --runtime native`\n"
 
 
 def test_missing_tool_is_a_one_line_error(tmp_path, monkeypatch):

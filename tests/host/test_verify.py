@@ -12,6 +12,8 @@ from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import checkpoint
 from lenet_mcu.host.verify import VerifyFailed, run_verify
 
+pytestmark = pytest.mark.base
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
