@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lenet_mcu import artifacts as art
 import click
 import numpy as np
 from bench_options import artifacts_option, data_option, images_option
@@ -49,17 +50,17 @@ def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor
     with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:
         work = Path(tmp) / "artifacts"
         work.mkdir()
-        for name in ("lenet5_int8.tflite", "references.npz"):
+        for name in (art.TFLITE_MODEL, art.REFERENCES):
             shutil.copy(artifacts / name, work / name)
-        gen = work / "codegen" / "native"
-        generate("native", work / "lenet5_int8.tflite", gen)
-        plan = native.lower(load_model(work / "lenet5_int8.tflite"))
+        gen = art.codegen_dir(work, "native")
+        generate("native", work / art.TFLITE_MODEL, gen)
+        plan = native.lower(load_model(work / art.TFLITE_MODEL))
         result["model_sha256"] = plan.model.sha256
         result["macs_per_inference"] = plan.macs
         result["arena_bytes"] = plan.arena_bytes
         result["layers"] = [s.title.replace("\n", " + ") for s in plan.steps]
 
-        elf = build_firmware("native", gen, work / "build" / "native")
+        elf = build_firmware("native", gen, art.build_dir(work, "native"))
         size = size_report(elf)
         result["flash_bytes"] = size["flash_bytes"]
         result["text_bytes"] = size["text_bytes"]
@@ -118,7 +119,7 @@ def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor
             }
 
         if host_gcc:
-            result["host_gcc"] = bench_host_gcc(gen, work / "references.npz", data_dir)
+            result["host_gcc"] = bench_host_gcc(gen, work / art.REFERENCES, data_dir)
 
     q = result["qemu"]
     result["meets_goals"] = {

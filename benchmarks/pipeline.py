@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lenet_mcu import artifacts as art
 import click
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
@@ -52,9 +53,9 @@ def run_variant(name: str, flag: str, artifacts: Path, data_dir: Path | None, ex
     click.echo(proc.stdout)
     if proc.returncode != 0:
         raise click.ClickException(f"{name} failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
-    metrics = json.loads((artifacts / "metrics.json").read_text())
-    manifest = json.loads((artifacts / "manifest.json").read_text())
-    training = json.loads((artifacts / "training.json").read_text())
+    metrics = json.loads((artifacts / art.METRICS).read_text())
+    manifest = json.loads((artifacts / art.MANIFEST).read_text())
+    training = json.loads((artifacts / art.TRAINING_RECORD).read_text())
     acc = metrics["accuracy"]
     drop = 100 * (acc["float"] - min(acc["tflite_int8"], acc["tflm_int8"]))
     return {
@@ -71,8 +72,8 @@ def run_variant(name: str, flag: str, artifacts: Path, data_dir: Path | None, ex
         # CPU time per image summed over the TFLM workers (wall time x workers / images).
         "tflm_cpu_ms_per_image": round(1000 * metrics["seconds"]["tflm"] * metrics["seconds"]["tflm_workers"]
                                    / metrics["test_images"], 3),
-        "tflite_bytes": manifest["artifacts"]["lenet5_int8.tflite"]["bytes"],
-        "tflite_sha256": manifest["artifacts"]["lenet5_int8.tflite"]["sha256"],
+        "tflite_bytes": manifest["artifacts"][art.TFLITE_MODEL]["bytes"],
+        "tflite_sha256": manifest["artifacts"][art.TFLITE_MODEL]["sha256"],
         "weights_sha256": manifest["stages"]["train"]["weights_sha256"],
         "targets_met": {
             "float_accuracy": acc["float"] >= TARGETS["float_accuracy_min"],

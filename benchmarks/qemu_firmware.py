@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from lenet_mcu import artifacts as art
 from lenet_mcu import atomic, mnist
 from lenet_mcu.firmware.build import build_firmware, size_report
 from lenet_mcu.host import protocol as P
@@ -104,7 +105,7 @@ def bench_native(artifacts: Path, build_dir: Path, images: int, data_dir) -> dic
     gen = ensure_codegen("native", artifacts)
     elf = build_firmware("native", gen, build_dir)
     size = size_report(elf)
-    ref = np.load(artifacts / "references.npz")
+    ref = np.load(artifacts / art.REFERENCES)
     imgs, _ = mnist.load_split("test", data_dir)
     zp = int(ref["input_zero_point"])
     x = mnist.quantize_input(mnist.preprocess(imgs[:images]), float(ref["input_scale"]), zp)
@@ -151,7 +152,7 @@ def main(artifacts, data_dir, images, frames, out):
         echo = build_firmware("echo", ECHO_DIR, Path(tmp) / "echo", make_vars={"RUNTIME_DIR": ""})
         report = {"qemu_link": bench_link(echo, frames), "qemu_compute": bench_emulation(echo)}
         if artifacts is not None:
-            report["native"] = bench_native(artifacts, artifacts / "build" / "native", images, data_dir)
+            report["native"] = bench_native(artifacts, art.build_dir(artifacts, "native"), images, data_dir)
     text = json.dumps(report, indent=2)
     click.echo(text)
     if out:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lenet_mcu import artifacts as art
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmark modules
@@ -32,7 +33,7 @@ import native_runtime  # noqa: E402
 from bench_options import artifacts_option, data_option, images_option, tflm_dir_options  # noqa: E402
 import tflm  # noqa: E402
 
-MODEL = "lenet5_int8.tflite"
+MODEL = art.TFLITE_MODEL
 
 
 def native_row(r: dict) -> dict:

@@ -26,10 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from lenet_mcu import artifacts as art
 import click
 from bench_options import artifacts_option, data_option, images_option, tflm_dir_options
 
-MODEL = "lenet5_int8.tflite"
+MODEL = art.TFLITE_MODEL
 
 
 def bench_tree(kind: str, tree: Path, artifacts: Path, images: int, data_dir: Path | None) -> dict:
@@ -41,13 +42,13 @@ def bench_tree(kind: str, tree: Path, artifacts: Path, images: int, data_dir: Pa
     with tempfile.TemporaryDirectory(prefix=f"bench-tflm-{kind}-") as tmp:
         work = Path(tmp) / "artifacts"
         work.mkdir()
-        for name in (MODEL, "references.npz"):
+        for name in (MODEL, art.REFERENCES):
             shutil.copy(artifacts / name, work / name)
-        gen = work / "codegen" / "tflm"
+        gen = art.codegen_dir(work, "tflm")
         generate("tflm", work / MODEL, gen)
         described = tflm.describe(gen)
         t0 = time.monotonic()
-        elf = build_firmware("tflm", gen, work / "build" / "tflm", make_vars={"TFLM_DIR": str(tree)})
+        elf = build_firmware("tflm", gen, art.build_dir(work, "tflm"), make_vars={"TFLM_DIR": str(tree)})
         build_seconds = time.monotonic() - t0
         size = size_report(elf)
 

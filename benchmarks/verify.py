@@ -24,19 +24,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from lenet_mcu.artifacts import MANIFEST, METRICS, REFERENCES, RUNTIMES, TFLITE_MODEL, verify_dir
 from lenet_mcu.atomic import write_json
-from lenet_mcu.artifacts import RUNTIMES
 from lenet_mcu.host import flash
 from lenet_mcu.host.verify import run_verify
 from lenet_mcu.pipeline import ensure_firmware
 
-PIPELINE_FILES = ("lenet5_int8.tflite", "references.npz", "manifest.json", "metrics.json")
+PIPELINE_FILES = (TFLITE_MODEL, REFERENCES, MANIFEST, METRICS)
 CORE_HZ = 168_000_000
 BAUD = 115200
 
 
 def run_once(art: Path, data_dir, limit, window: int) -> dict:
-    shutil.rmtree(art / "verify", ignore_errors=True)
+    shutil.rmtree(verify_dir(art), ignore_errors=True)
     t0 = time.monotonic()
     rep = run_verify(art, data_dir=data_dir, limit=limit, window=window, progress=False, reports=False,
                      log=lambda m: None)

@@ -2,8 +2,8 @@
 
 One JSON object per line. The first line describes the run (model, device,
 image count); every further line is one result. A crash can cut the last line
-short: reading stops at the first line that does not parse and the file is
-truncated there before appending again. Lines are flushed to the OS at once
+short: it is dropped and the file truncated there before appending again. A
+damaged line elsewhere is named and skipped; the lines after it still count. Lines are flushed to the OS at once
 (a killed process loses nothing) and fsync'd at most every `fsync_every_s`
 seconds (a power cut loses at most that much).
 """
@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -63,11 +64,16 @@ class Checkpoint:
         return ckpt
 
     @classmethod
-    def resume(cls, path: Path, header: dict, fsync_every_s: float = 1.0) -> "Checkpoint":
+    def resume(cls, path: Path, header: dict, fsync_every_s: float = 1.0,
+               log: Callable[[str], None] = lambda msg: None) -> "Checkpoint":
         """Continue an existing checkpoint; its header must match `header`."""
         if not path.is_file():
             raise LenetMcuError(f"--resume: no checkpoint at {path} (run verify without --resume first)")
-        records, good_bytes, old_header = read(path)
+        records, good_bytes, old_header, damaged = read(path)
+        for line in damaged[:5]:
+            log(f"--resume: {path} {line}: skipped (that image is checked again)")
+        if len(damaged) > 5:
+            log(f"--resume: {path}: {len(damaged) - 5} more damaged lines skipped")
         for key in ("model_sha256", "count", "output_count"):
             if old_header.get(key) != header.get(key):
                 raise LenetMcuError(
@@ -107,30 +113,59 @@ class Checkpoint:
         self.close()
 
 
-def read(path: Path) -> tuple[dict[int, Record], int, dict]:
-    """(records by index, byte length of the intact prefix, header)."""
+def _record(obj, header: dict) -> Record:
+    """A result line as a Record; ValueError saying what is wrong with it."""
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    rec = Record.from_json(obj)
+    count, outputs = header.get("count"), header.get("output_count")
+    if isinstance(count, int) and not 0 <= rec.index < count:
+        raise ValueError(f"image index {rec.index} is outside 0..{count - 1}")
+    out = obj["out"]
+    if isinstance(outputs, int) and len(out) != outputs:
+        raise ValueError(f"{len(out)} outputs, expected {outputs}")
+    if any(not isinstance(v, int) or not -128 <= v <= 127 for v in out):
+        raise ValueError("an output is not an int8 value")
+    if isinstance(outputs, int) and not 0 <= rec.argmax < outputs:
+        raise ValueError(f"argmax {rec.argmax} is outside 0..{outputs - 1}")
+    return rec
+
+
+def read(path: Path) -> tuple[dict[int, Record], int, dict, list[str]]:
+    """(records by index, byte length up to the last whole line, header, damaged lines).
+
+    A damaged result line (not JSON, missing fields, wrong number of outputs...)
+    is skipped and named in `damaged` ("line 12: 9 outputs, expected 10"); the
+    results after it still count. A last line without its newline was cut by a
+    crash: it is not counted and `good_bytes` ends before it."""
     data = path.read_bytes()
     records: dict[int, Record] = {}
+    damaged: list[str] = []
     header: dict | None = None
     pos = 0
+    lineno = 0
     while pos < len(data):
         end = data.find(b"\n", pos)
         if end < 0:
             break  # last line cut short by a crash
-        try:
-            obj = json.loads(data[pos:end])
-            if header is None:
-                if obj.get("format") != FORMAT:
-                    raise ValueError("not a checkpoint header")
-                header = obj
-            else:
-                rec = Record.from_json(obj)
-                records.setdefault(rec.index, rec)
-        except (ValueError, KeyError, TypeError):
-            if header is None:
-                raise LenetMcuError(f"{path} is not a verify checkpoint (expected a {FORMAT} header line)") from None
-            break
+        lineno += 1
+        line = data[pos:end]
         pos = end + 1
+        if header is None:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+                raise LenetMcuError(f"{path} is not a verify checkpoint (expected a {FORMAT} header line)")
+            header = obj
+            continue
+        try:
+            rec = _record(json.loads(line), header)
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            damaged.append(f"line {lineno}: {exc}")
+            continue
+        records.setdefault(rec.index, rec)
     if header is None:
         raise LenetMcuError(f"{path} is empty or not a verify checkpoint (expected a {FORMAT} header line)")
-    return records, pos, header
+    return records, pos, header, damaged

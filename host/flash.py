@@ -11,207 +11,86 @@ line without running it.
 """
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lenet_mcu.artifacts import QEMU_LOG, QEMU_STATE
-from lenet_mcu.atomic import sha256_file, write_json
 from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.host import qemu
 
 QEMU_TARGET = "qemu-stm32f405"
 BOARD_TARGET = "stm32f405"
 TARGETS = (QEMU_TARGET, BOARD_TARGET)
 PROBES = ("openocd", "st-flash", "pyocd")
-QEMU_BINARY = "qemu-system-arm"
 FLASH_BASE = "0x08000000"
 PYOCD_TARGET = "stm32f405rgtx"  # from the STM32F4 CMSIS pack (`pyocd pack install stm32f405rg`)
 
 
 # --- QEMU ------------------------------------------------------------------
 
-def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
-    """The emulator command line (see the brief: netduinoplus2 = STM32F405RG, USART1 on TCP)."""
-    cmd = [QEMU_BINARY, "-M", "netduinoplus2", "-nographic"]
-    if icount:
-        cmd += ["-icount", "shift=0"]  # one TIM2 tick per instruction: deterministic tick counts
-    cmd += ["-semihosting", "-kernel", str(elf),
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on", "-monitor", "none"]
-    return cmd
-
-
 def check_arm_elf(path: Path) -> None:
-    """One-line error unless `path` is a 32-bit little-endian ARM ELF file."""
+    """One-line error unless `path` is a whole 32-bit little-endian ARM ELF file."""
     try:
-        head = Path(path).read_bytes()[:20]
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise LenetMcuError(f"firmware {path} cannot be read: {exc.strerror}") from None
-    if head[:4] != b"\x7fELF":
+    if data[:4] != b"\x7fELF":
         raise LenetMcuError(f"firmware {path} is not an ELF file (expected the firmware.elf of `lenet-mcu build`)")
-    if head[4] != 1 or head[5] != 1 or int.from_bytes(head[18:20], "little") != 40:  # ELFCLASS32, LSB, EM_ARM
+    if len(data) >= 20 and (data[4] != 1 or data[5] != 1 or int.from_bytes(data[18:20], "little") != 40):
+        # not ELFCLASS32, little-endian, EM_ARM
         raise LenetMcuError(f"firmware {path} is an ELF file for another machine, expected 32-bit ARM (Cortex-M4)")
+    if len(data) < 52:
+        raise LenetMcuError(f"firmware {path} is cut short: {len(data)} bytes, less than an ELF header; "
+                            "rebuild it (`lenet-mcu build`)")
+    phoff, phentsize, phnum = (int.from_bytes(data[28:32], "little"), int.from_bytes(data[42:44], "little"),
+                               int.from_bytes(data[44:46], "little"))
+    if phnum == 0 or phoff + phentsize * phnum > len(data):
+        raise LenetMcuError(f"firmware {path} is cut short: its program headers end at byte "
+                            f"{phoff + phentsize * phnum}, the file has {len(data)}; rebuild it (`lenet-mcu build`)")
+    for k in range(phnum):
+        ph = data[phoff + k * phentsize: phoff + (k + 1) * phentsize]
+        offset, filesz = int.from_bytes(ph[4:8], "little"), int.from_bytes(ph[16:20], "little")
+        if int.from_bytes(ph[0:4], "little") == 1 and offset + filesz > len(data):  # PT_LOAD
+            raise LenetMcuError(f"firmware {path} is cut short: a loadable segment ends at byte "
+                                f"{offset + filesz}, the file has {len(data)}; rebuild it (`lenet-mcu build`)")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    """True if `pid` runs (reaps it first if it is our own finished child)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: the normal case after `flash` exited
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _is_our_qemu(state: dict) -> bool:
-    """The pid in the state file is still that QEMU (not a recycled pid)."""
-    pid = int(state.get("pid", 0))
-    if pid <= 0 or not _alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True  # no /proc: trust the pid
-    return any(QEMU_BINARY.encode() in arg for arg in cmdline) and f"127.0.0.1:{state.get('port')}".encode() in b" ".join(cmdline)
-
-
-def state_path(artifacts: Path) -> Path:
+def qemu_state_file(artifacts: Path) -> Path:
     return Path(artifacts) / QEMU_STATE
-
-
-def read_state(artifacts: Path) -> dict | None:
-    path = state_path(artifacts)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def running_qemu(artifacts: Path) -> dict | None:
     """The state of the QEMU started by `flash` for this artifacts folder, if it still runs."""
-    state = read_state(artifacts)
-    if state is None:
-        return None
-    if _is_our_qemu(state):
-        return state
-    state_path(artifacts).unlink(missing_ok=True)  # it died: the state file is stale
-    return None
+    return qemu.running_detached(qemu_state_file(artifacts))
 
 
 def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0,
-               port: int | None = None) -> dict:
-    """Start QEMU detached, wait until its serial port listens, write the state file.
+               port: int | None = None, **record) -> dict:
+    """Start QEMU detached with `elf`; its state goes to artifacts/qemu.json, its output to qemu.log.
 
     `port` fixes the TCP port (default: a free one), e.g. to restart the emulator
     under a running verify."""
-    artifacts = Path(artifacts)
-    if shutil.which(QEMU_BINARY) is None:
-        raise LenetMcuError(f"{QEMU_BINARY} not found: install it (Debian/Ubuntu: sudo apt install qemu-system-arm)")
-    elf = Path(elf).resolve()
     check_arm_elf(elf)
-    artifacts.mkdir(parents=True, exist_ok=True)
-    log_path = artifacts / QEMU_LOG
-    last_error = ""
-    fixed_port = port
-    for _attempt in range(3 if fixed_port is None else 1):  # a free port can be taken between probe and bind
-        port = fixed_port or _free_port()
-        cmd = qemu_command(elf, port, icount)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True)
-        state = {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
-                 "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount,
-                 "command": cmd, "log": str(log_path), "started_at": time.time()}
-        # Written at once: if this process dies while waiting, `stop` still finds the emulator.
-        write_json(state_path(artifacts), state)
-        deadline = time.monotonic() + boot_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            if _port_accepts(port):
-                return state
-            time.sleep(0.05)
-        if proc.poll() is None:  # never listened: do not leave it behind
-            _kill_group(proc.pid)
-        state_path(artifacts).unlink(missing_ok=True)
-        lines = log_path.read_text(errors="replace").strip().splitlines() if log_path.exists() else []
-        said = [ln for ln in lines if ln.startswith(("qemu", QEMU_BINARY))] or lines[-1:]
-        last_error = said[0] if said else f"exit code {proc.returncode}"
-        if "address already in use" not in last_error.lower():
-            break
-    raise LenetMcuError(f"QEMU did not start: {last_error} (command: {shlex.join(cmd)})")
-
-
-def _kill_group(pgid: int, grace: float = 3.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not _alive(pgid):
-                return
-            time.sleep(0.05)
+    return qemu.start_detached(qemu_state_file(artifacts), Path(artifacts) / QEMU_LOG, elf, icount=icount,
+                               boot_timeout=boot_timeout, port=port, **record)
 
 
 def stop_qemu(artifacts: Path) -> dict | None:
     """Kill the QEMU started by `flash` (its whole process group); None if none ran."""
-    state = read_state(artifacts)
-    if state is None:
-        return None
-    running = _is_our_qemu(state)
-    if running:
-        _kill_group(int(state.get("pgid", state["pid"])))
-    state_path(artifacts).unlink(missing_ok=True)
-    return state if running else None
+    return qemu.stop_detached(qemu_state_file(artifacts))
 
 
 def flash_qemu(artifacts: Path, elf: Path, runtime: str = "native", icount: bool = True, log=None) -> dict:
     """(Re)start QEMU with the firmware `elf`; returns the state (url, pid, port, elf...)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    elf = Path(elf)
     old = stop_qemu(artifacts)
     if old is not None:
         log(f"stopped the QEMU that was running (pid {old['pid']}, {old['url']})")
-    state = start_qemu(artifacts, elf, icount=icount)
-    state["runtime"] = runtime
-    write_json(state_path(artifacts), state)
-    return state
+    return start_qemu(artifacts, Path(elf), icount=icount, runtime=runtime)
 
 
 # --- real boards -------------------------------------------------------------

@@ -6,6 +6,7 @@ window of requests in flight and still notice timeouts.
 """
 from __future__ import annotations
 
+import os
 import select
 import time
 
@@ -42,6 +43,21 @@ def describe_open_error(url: str, exc: Exception) -> str:
     return f"cannot open serial port {url}: {text}"
 
 
+def check_url(url: str) -> None:
+    """One-line error for a port name that cannot be a link, before pyserial tries it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        if os.path.isdir(url):
+            raise LenetMcuError(f"--port {url} is a directory, expected a serial port such as /dev/ttyACM0 "
+                                "or a URL such as socket://HOST:PORT")
+        return
+    if scheme in ("socket", "rfc2217"):
+        hostport = rest.split("/", 1)[0].split("?", 1)[0]
+        host, colon, port = hostport.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise LenetMcuError(f"--port {url}: expected {scheme}://HOST:PORT with a port number 1-65535")
+
+
 class Link:
     """Non-blocking byte link over a pyserial port, counting bytes on the wire."""
 
@@ -53,6 +69,7 @@ class Link:
         self._ser = self._open()
 
     def _open(self) -> serial.SerialBase:
+        check_url(self.url)
         try:
             ser = serial.serial_for_url(self.url, do_not_open=True)
             ser.baudrate = self.baud

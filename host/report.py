@@ -114,6 +114,8 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
                      bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
         "device_stats": session.get("device_stats"),
+        # One entry per device of the session: images it checked, its rate, link counters.
+        "devices": session.get("devices") or [],
         "confusion_matrix": confusion.tolist(),
         "misclassified_images": misclassified.tolist(),
     }
@@ -170,6 +172,14 @@ def render_markdown(rep: dict) -> str:
     if ds:
         lines.append(f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
                      f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |")
+    devices = rep.get("devices") or []
+    if len(devices) > 1:
+        lines += ["", "## Devices", "", "| device | board / runtime | images | images/s | resends | stopped |",
+                  "|---|---|---:|---:|---:|---|"]
+        for d in devices:
+            rate = f"{d['images_per_second']:.1f}" if d["images_per_second"] else "n/a"
+            lines.append(f"| `{d['url']}` | {d['board']} / {d['runtime']} | {d['images']} | {rate} | "
+                         f"{d['link']['retransmits']} | {d['stopped'] or ''} |")
     lines += ["", "## Per-class accuracy", "", "| class | images | correct | accuracy |", "|---:|---:|---:|---:|"]
     for c, pc in acc["per_class"].items():
         lines.append(f"| {c} | {pc['images']} | {pc['correct']} | {_pct(pc['accuracy'])} |")
@@ -206,6 +216,7 @@ def summary(rep: dict) -> dict:
         "ticks_median": ticks.get("median"),
         "tick_unit": ticks.get("unit"),
         "images_per_second": rep["throughput"]["images_per_second"],
+        "devices": len(rep.get("devices") or []) or 1,
     }
 
 
@@ -226,5 +237,11 @@ def summary_lines(rep: dict, artifacts: Path | None = None) -> list[str]:
         lines.append(f"ticks per inference min/median/max {t['min']}/{t['median']:.0f}/{t['max']} ({t['unit']})")
     if th["images_per_second"]:
         where = f"; report: {verify_dir(artifacts) / 'report.md'}" if artifacts is not None else ""
-        lines.append(f"{th['images_per_second']:.1f} images/s{where}")
+        devices = rep.get("devices") or []
+        on = f" on {len(devices)} devices" if len(devices) > 1 else ""
+        lines.append(f"{th['images_per_second']:.1f} images/s{on}{where}")
+        if len(devices) > 1:
+            lines.append("per device: " + ", ".join(
+                f"{d['url']} {d['images']} images" + (f" (stopped: {d['stopped']})" if d["stopped"] else "")
+                for d in devices))
     return lines

@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from lenet_mcu import extras
+from lenet_mcu.cleanup import die_with_parent
 from lenet_mcu.errors import LenetMcuError
 
 #: Default TFLM arena: ample for LeNet-5-sized models, grown for bigger files.
@@ -203,7 +204,7 @@ def run_batch(kind: str, model: bytes | str | Path, inputs: np.ndarray, workers:
     else:
         # fork is safe on Linux here: the caller holds no TensorFlow or interpreter threads.
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with context.Pool(workers) as pool:
+        with context.Pool(workers, initializer=die_with_parent) as pool:
             for result in pool.imap(_run_chunk, [(kind, data, part) for part in parts]):
                 results.append(result)
                 if on_progress:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     if data_dir is None:
         return None
     path = Path(data_dir)
+    if path.exists() and not path.is_dir():
+        raise LenetMcuError(f"MNIST data folder {path} is a file, expected a folder with the four IDX files")
     if not path.is_dir():
         raise LenetMcuError(f"MNIST data folder {path} does not exist (expected a folder with the four IDX files)")
     return path
@@ -71,7 +74,7 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib: a damaged deflate stream
         raise LenetMcuError(f"MNIST file {path} cannot be read: {exc}") from None
 
 

@@ -89,24 +89,19 @@ def built_firmware(artifacts: Path, runtime: str) -> Path:
 
 
 def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int | None = None,
-                   build: bool = True, keep_running: bool = False, tflm_dir=None, **verify_kw) -> dict:
-    """Build (if stale), start QEMU, run the check, stop QEMU: the tail of the pipeline.
+                   build: bool = True, tflm_dir=None, devices: int | None = None, **verify_kw) -> dict:
+    """Build (if stale), run the check on `devices` emulated boards, stop them: the tail of the pipeline.
 
-    Returns the verify report; raises VerifyFailed if any output byte differs.
-    With keep_running=True the emulator stays up (stop it with flash.stop_qemu).
+    The emulators belong to this process: they stop when the check ends, however
+    it ends. Returns the verify report; raises VerifyFailed if any output byte differs.
     """
-    from lenet_mcu.host import flash
-    from lenet_mcu.host.verify import run_verify
+    from lenet_mcu.host.verify import DEFAULT_EMULATORS, run_verify
 
     log = verify_kw.get("log")
     elf = ensure_firmware(artifacts, runtime, tflm_dir=tflm_dir, echo=log or print) if build \
         else built_firmware(artifacts, runtime)
-    state = flash.flash_qemu(artifacts, elf, runtime, log=log)
-    try:
-        return run_verify(artifacts, port=state["url"], data_dir=data_dir, limit=limit, **verify_kw)
-    finally:
-        if not keep_running:
-            flash.stop_qemu(artifacts)
+    return run_verify(artifacts, data_dir=data_dir, limit=limit, devices=devices or DEFAULT_EMULATORS, elf=elf,
+                      **verify_kw)
 
 
 # ---------------------------------------------------------------- stages
@@ -134,7 +129,7 @@ def quantize_stage(ctx: StageContext) -> dict:
 
     summary = quantize(ctx.config, ctx.data_dir, ctx.artifacts, echo=ctx.echo)
     return {k: summary[k] for k in ("op_counts", "bytes", "input_scale", "input_zero_point", "output_scale",
-                                    "output_zero_point", "calibration_size")}
+                                    "output_zero_point", "calibration_size", "variant", "smallest_wins")}
 
 
 def evaluate_summary(metrics: dict) -> dict:

@@ -22,6 +22,7 @@ from lenet_mcu.quantize.tflite_check import check_lenet_int8, op_counts, op_prob
 from lenet_mcu.artifacts import KERAS_MODEL, TFLITE_MODEL
 from lenet_mcu.config import PipelineConfig
 from lenet_mcu.tflite_model import load_model
+from lenet_mcu.decision import smallest_wins
 
 
 def calibration_images(data_dir, config: PipelineConfig) -> np.ndarray:
@@ -98,9 +99,10 @@ def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=print) -> d
     atomic.write_bytes(tmp, flatbuffer)
     try:
         ops = load_model(tmp).ops
-        problems = op_problems(ops)
+        problems = op_problems(ops, config.subsampling, config.output)
         if problems:
-            raise LenetMcuError(f"converted graph is not plain int8 LeNet-5 ({'; '.join(problems)}); ops: {' '.join(ops)}")
+            raise LenetMcuError(f"converted graph is not the int8 {config.variant} LeNet-5 ({'; '.join(problems)}); "
+                                f"ops: {' '.join(ops)}")
         info = check_lenet_int8(tmp)
     finally:
         tmp.unlink(missing_ok=True)
@@ -109,7 +111,8 @@ def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=print) -> d
         "ops": info.ops, "op_counts": op_counts(info.ops), "bytes": len(flatbuffer),
         "input_scale": info.input.scale, "input_zero_point": info.input.zero_point,
         "output_scale": info.output.scale, "output_zero_point": info.output.zero_point,
-        "calibration_size": len(calibration),
+        "calibration_size": len(calibration), "variant": config.variant,
+        "smallest_wins": smallest_wins(info.ops),
     }
     echo(f"wrote {out} ({len(flatbuffer)} bytes): {' '.join(info.ops)}")
     return summary

@@ -8,6 +8,7 @@ and confusion.png (int8 TFLM predictions).
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,16 +19,20 @@ import numpy as np
 
 from lenet_mcu import atomic, mnist, plots
 from lenet_mcu.artifacts import CONFUSION_PNG, KERAS_MODEL, METRICS, REFERENCES, TFLITE_MODEL
+from lenet_mcu.cleanup import remove_stale
+from lenet_mcu.decision import predict, rule_name, smallest_wins
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.interpreters import default_workers
 from lenet_mcu.quantize.reference import save_npz
 from lenet_mcu.quantize.tflite_check import check_lenet_int8
 
-#: Keys of references.npz other stages rely on (see the brief).
-REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point")
+#: Keys of references.npz other stages rely on (see the brief). smallest_wins: the outputs are
+#: RBF distances and the smallest names the class (lenet_mcu.decision); absent in older files = False.
+REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point",
+                  "smallest_wins")
 
 
-def float_predictions(keras_path: Path, data_dir) -> tuple[np.ndarray, np.ndarray]:
+def float_predictions(keras_path: Path, data_dir, smallest: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(float_pred uint8 [N], labels) from the Keras model on the test split."""
     from lenet_mcu.train import load_keras_model
 
@@ -36,8 +41,8 @@ def float_predictions(keras_path: Path, data_dir) -> tuple[np.ndarray, np.ndarra
     from lenet_mcu.tf_import import quiet_stderr
 
     with quiet_stderr():
-        probs = model.predict(mnist.preprocess(images), batch_size=1000, verbose=0)
-    return np.argmax(probs, axis=1).astype(np.uint8), labels
+        outputs = model.predict(mnist.preprocess(images), batch_size=1000, verbose=0)
+    return predict(outputs, smallest).astype(np.uint8), labels
 
 
 def run_reference_process(model_path: Path, data_dir, out_path: Path, workers: int, echo=print) -> None:
@@ -57,7 +62,7 @@ def run_reference_process(model_path: Path, data_dir, out_path: Path, workers: i
         raise LenetMcuError(f"int8 reference run on {model_path} failed: {last.removeprefix('error: ')}")
 
 
-def compare_int8(a: np.ndarray, b: np.ndarray) -> dict:
+def compare_int8(a: np.ndarray, b: np.ndarray, smallest: bool = False) -> dict:
     """How often and by how much two int8 output sets differ (a - b)."""
     diff = a.astype(np.int16) - b.astype(np.int16)
     nonzero = diff[diff != 0]
@@ -68,18 +73,19 @@ def compare_int8(a: np.ndarray, b: np.ndarray) -> dict:
         "elements_total": int(diff.size),
         "max_abs_difference": int(np.abs(diff).max()) if diff.size else 0,
         "abs_difference_histogram": {str(int(v)): int(c) for v, c in zip(values, counts)},
-        "argmax_disagreements": int((a.argmax(axis=1) != b.argmax(axis=1)).sum()),
+        "argmax_disagreements": int((predict(a, smallest) != predict(b, smallest)).sum()),
     }
 
 
-def build_metrics(refs: dict, float_pred: np.ndarray) -> dict:
+def build_metrics(refs: dict, float_pred: np.ndarray, smallest: bool = False) -> dict:
     labels = refs["labels"]
-    tflite_pred = refs["tflite_int8"].argmax(axis=1)
-    tflm_pred = refs["tflm_int8"].argmax(axis=1)
+    tflite_pred = predict(refs["tflite_int8"], smallest)
+    tflm_pred = predict(refs["tflm_int8"], smallest)
     n = int(len(labels))
     acc = lambda pred: float((pred == labels).mean())  # noqa: E731
     return {
         "test_images": n,
+        "decision": rule_name(smallest),
         "accuracy": {"float": acc(float_pred), "tflite_int8": acc(tflite_pred), "tflm_int8": acc(tflm_pred)},
         "errors": {
             "float": int((float_pred != labels).sum()),
@@ -91,7 +97,7 @@ def build_metrics(refs: dict, float_pred: np.ndarray) -> dict:
             "float_vs_tflm_int8": float((float_pred == tflm_pred).mean()),
             "tflite_int8_vs_tflm_int8": float((tflite_pred == tflm_pred).mean()),
         },
-        "tflite_vs_tflm_outputs": compare_int8(refs["tflite_int8"], refs["tflm_int8"]),
+        "tflite_vs_tflm_outputs": compare_int8(refs["tflite_int8"], refs["tflm_int8"], smallest),
         "quantization": {
             "input_scale": float(refs["input_scale"]), "input_zero_point": int(refs["input_zero_point"]),
             "output_scale": float(refs["output_scale"]), "output_zero_point": int(refs["output_zero_point"]),
@@ -113,6 +119,7 @@ def format_table(metrics: dict) -> str:
         f"{'int8 TFLM (golden)':<28}{100 * acc['tflm_int8']:>9.2f}%{err['tflm_int8']:>8}"
         f"{100 * agr['float_vs_tflm_int8']:>19.2f}%",
         "",
+        f"class = {metrics.get('decision', rule_name(False))} of the 10 outputs",
         f"{tflite} vs TFLM int8 outputs on {n} images: {d['images_differing']} images differ "
         f"({d['elements_differing']} of {d['elements_total']} values, max |diff| {d['max_abs_difference']}, "
         f"|diff| histogram {d['abs_difference_histogram']}), top-1 differs on {d['argmax_disagreements']}",
@@ -125,16 +132,18 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     """Evaluate artifacts' .keras and .tflite on all test images; write metrics, references, PNG."""
     artifacts = Path(artifacts)
     model_path = Path(model_path) if model_path else artifacts / TFLITE_MODEL
-    check_lenet_int8(model_path)  # a corrupt or foreign file stops here, before any slow work
+    info = check_lenet_int8(model_path)  # a corrupt or foreign file stops here, before any slow work
+    smallest = smallest_wins(info.ops)
     workers = workers or default_workers()
 
     t0 = time.perf_counter()
-    float_pred, labels = float_predictions(artifacts / KERAS_MODEL, data_dir)
+    float_pred, labels = float_predictions(artifacts / KERAS_MODEL, data_dir, smallest)
     t_float = time.perf_counter() - t0
     echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running the int8 interpreters "
          f"(desktop TFLite and TFLM, reference kernels, {workers} workers each) in a subprocess")
     artifacts.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=artifacts, prefix=".reference-") as tmp:
+    remove_stale(artifacts, ".reference-")  # left by an evaluate that was killed
+    with tempfile.TemporaryDirectory(dir=artifacts, prefix=f".reference-{os.getpid()}-") as tmp:
         part = Path(tmp) / "reference.npz"
         run_reference_process(model_path, data_dir, part, workers, echo)
         with np.load(part) as z:
@@ -145,10 +154,12 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     references = {k: refs[k] for k in ("labels", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point",
                                        "output_scale", "output_zero_point")}
     references["float_pred"] = float_pred
+    references["smallest_wins"] = np.bool_(smallest)
     references = {k: references[k] for k in (*REFERENCE_KEYS, "output_scale", "output_zero_point")}
+    references["model_sha256"] = np.str_(atomic.sha256_file(model_path))  # verify refuses another model's
     save_npz(artifacts / REFERENCES, references)
 
-    metrics = build_metrics(refs, float_pred)
+    metrics = build_metrics(refs, float_pred, smallest)
     metrics["model"] = {"path": model_path.name, "sha256": atomic.sha256_file(model_path)}
     metrics["interpreters"] = {"tflite_int8": f"{refs['tflite_interpreter']} (reference kernels)",
                                "tflm_int8": str(refs["tflm_interpreter"])}

@@ -20,6 +20,7 @@ import click
 import numpy as np
 
 from lenet_mcu import atomic, mnist
+from lenet_mcu.cleanup import die_with_parent
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.interpreters import TfliteInterpreter, TflmInterpreter, default_workers, run_batch
 from lenet_mcu.progress import Progress
@@ -77,6 +78,7 @@ def save_npz(path: Path, arrays: dict) -> None:
 @click.option("--limit", type=int, default=None, help="only the first N test images (debugging)")
 def main(model, data_dir, out_path, workers, limit):
     """Write desktop TFLite and TFLM int8 outputs for the MNIST test images to an .npz."""
+    die_with_parent()  # a killed evaluate takes its reference run along
     if "tensorflow" in sys.modules:  # guard against misuse: tflite-runtime would fail obscurely
         raise LenetMcuError("lenet_mcu.quantize.reference must run in a process without TensorFlow")
     arrays = compute_references(model, data_dir, workers or default_workers(), limit)

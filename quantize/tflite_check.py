@@ -1,6 +1,6 @@
 """Is a .tflite our int8 LeNet-5 graph? (read with lenet_mcu.tflite_model, no TensorFlow)
 
-Used after conversion (the op list must be the plain LeNet-5 int8 graph) and
+Used after conversion (the op list must be exactly the variant's int8 graph) and
 before evaluation (a corrupt or foreign file is a one-line error, not a crash).
 """
 from __future__ import annotations
@@ -11,22 +11,50 @@ from pathlib import Path
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.tflite_model import ModelInfo, load_model
 
-#: Ops the LeNet-5 int8 graph may contain; RESHAPE at most once (Flatten).
-ALLOWED_OPS = {"CONV_2D", "AVERAGE_POOL_2D", "TANH", "FULLY_CONNECTED", "SOFTMAX", "RESHAPE"}
-MAX_RESHAPES = 1
+#: Ops every LeNet-5 int8 graph has (C1, C3, C5 convolutions and tanh, F6), and what each
+#: subsampling and output layer adds. RESHAPE: the Flatten, and for RBF the [1,84] -> [1,1,84]
+#: that lines F6 up against the ten codes.
+COMMON_OPS = {"CONV_2D", "TANH", "FULLY_CONNECTED"}
+SUBSAMPLING_OPS = {"avg": {"AVERAGE_POOL_2D"}, "lecun": {"DEPTHWISE_CONV_2D"}, "max": {"MAX_POOL_2D"}}
+OUTPUT_OPS = {"softmax": {"SOFTMAX"}, "rbf": {"SQUARED_DIFFERENCE", "SUM"}}
+MAX_RESHAPES = {"softmax": 1, "rbf": 2}
+#: Any variant's ops (a model checked without knowing its variant).
+ALLOWED_OPS = COMMON_OPS | {"RESHAPE"} | set().union(*SUBSAMPLING_OPS.values(), *OUTPUT_OPS.values())
 INPUT_SHAPE = (1, 32, 32, 1)
 OUTPUT_SHAPE = (1, 10)
 
 
-def op_problems(ops: list[str]) -> list[str]:
-    """What makes an op list unfit for the plain int8 LeNet-5 runtimes (empty = fine)."""
+def variant_ops(subsampling: str, output: str) -> set[str]:
+    """Exactly the ops (besides RESHAPE) the int8 graph of one variant needs."""
+    if subsampling not in SUBSAMPLING_OPS or output not in OUTPUT_OPS:
+        raise LenetMcuError(f"variant {subsampling}-{output} is unknown")
+    return COMMON_OPS | SUBSAMPLING_OPS[subsampling] | OUTPUT_OPS[output]
+
+
+def op_problems(ops: list[str], subsampling: str | None = None, output: str | None = None) -> list[str]:
+    """What makes an op list unfit for the int8 LeNet-5 runtimes (empty = fine).
+
+    With a variant (subsampling and output), the graph must contain exactly that
+    variant's ops; without, any variant's ops are admitted and one output layer required."""
     problems = []
-    foreign = sorted(set(ops) - ALLOWED_OPS)
+    if subsampling is not None and output is not None:
+        need = variant_ops(subsampling, output)
+        allowed, reshapes = need | {"RESHAPE"}, MAX_RESHAPES[output]
+        label = f"the {subsampling}-{output} variant"
+    else:
+        need = COMMON_OPS
+        allowed, reshapes = ALLOWED_OPS, max(MAX_RESHAPES.values())
+        label = "LeNet-5"
+        outputs = [name for name, op_set in OUTPUT_OPS.items() if op_set <= set(ops)]
+        if len(outputs) != 1:
+            problems.append(f"no single output layer (softmax: {', '.join(sorted(OUTPUT_OPS['softmax']))}; "
+                            f"rbf: {', '.join(sorted(OUTPUT_OPS['rbf']))})")
+    foreign = sorted(set(ops) - allowed)
     if foreign:
-        problems.append(f"unexpected ops {', '.join(foreign)}")
-    if ops.count("RESHAPE") > MAX_RESHAPES:
-        problems.append(f"{ops.count('RESHAPE')} RESHAPE ops (at most {MAX_RESHAPES})")
-    for required in ("CONV_2D", "FULLY_CONNECTED", "SOFTMAX"):
+        problems.append(f"ops {', '.join(foreign)} are not in {label}")
+    if ops.count("RESHAPE") > reshapes:
+        problems.append(f"{ops.count('RESHAPE')} RESHAPE ops (at most {reshapes})")
+    for required in sorted(need):
         if required not in ops:
             problems.append(f"no {required}")
     return problems

@@ -55,3 +55,44 @@ def expected_output_shapes() -> dict[str, tuple[int, ...]]:
         "c1": (c1, c1, 6), "s2": (s2, s2, 6), "c3": (c3, c3, 16), "s4": (s4, s4, 16),
         "c5": (c5, c5, 120), "flatten": (c5 * c5 * 120,), "f6": (84,), "output": (NUM_CLASSES,),
     }
+
+
+# The RBF output layer's fixed codes: LeCun et al. drew each class as a 7x12 bitmap
+# (+1 ink, -1 background) so that confusable digits get similar codes (3/8, 6/8)
+# and a distance from F6's 84 outputs scores each class. Our own drawing of the ten digits.
+DIGIT_BITMAPS: tuple[tuple[str, ...], ...] = (
+    (".......", "..###..", ".#...#.", "#.....#", "#.....#", "#.....#",
+     "#.....#", "#.....#", "#.....#", ".#...#.", "..###..", "......."),
+    (".......", "...#...", "..##...", ".#.#...", "...#...", "...#...",
+     "...#...", "...#...", "...#...", "...#...", ".#####.", "......."),
+    (".......", "..###..", ".#...#.", "#.....#", "......#", ".....#.",
+     "....#..", "...#...", "..#....", ".#.....", "#######", "......."),
+    (".......", ".#####.", "#.....#", "......#", "......#", "..####.",
+     "......#", "......#", "......#", "#.....#", ".#####.", "......."),
+    (".......", ".....#.", "....##.", "...#.#.", "..#..#.", ".#...#.",
+     "#....#.", "#######", ".....#.", ".....#.", ".....#.", "......."),
+    (".......", "#######", "#......", "#......", "#.####.", "##....#",
+     "......#", "......#", "......#", "#.....#", ".#####.", "......."),
+    (".......", "..####.", ".#.....", "#......", "#......", "#.####.",
+     "##....#", "#.....#", "#.....#", "#.....#", ".#####.", "......."),
+    (".......", "#######", "......#", ".....#.", ".....#.", "....#..",
+     "....#..", "...#...", "...#...", "..#....", "..#....", "......."),
+    (".......", ".#####.", "#.....#", "#.....#", "#.....#", ".#####.",
+     "#.....#", "#.....#", "#.....#", "#.....#", ".#####.", "......."),
+    (".......", ".#####.", "#.....#", "#.....#", "#.....#", "#....##",
+     ".####.#", "......#", "......#", ".....#.", ".####..", "......."),
+)
+F6_UNITS = 84  # = 7 x 12, one unit per bitmap pixel
+# The paper's F6 squashes with A*tanh(S*a), A = 1.7159, and its codes are +-1. Our F6 is
+# plain tanh (S folds into the weights), i.e. the paper's F6 divided by A, so its codes
+# are +-1/A: the same geometry, every distance divided by A^2.
+PAPER_TANH_AMPLITUDE = 1.7159
+
+
+def rbf_codes() -> np.ndarray:
+    """[10, 84] float32 +-1/A: row i is digit i's bitmap read row by row."""
+    codes = np.array([[1.0 if ch == "#" else -1.0 for row in bitmap for ch in row] for bitmap in DIGIT_BITMAPS],
+                     dtype=np.float32)
+    if codes.shape != (NUM_CLASSES, F6_UNITS):
+        raise LenetMcuError(f"RBF codes have shape {codes.shape}, expected ({NUM_CLASSES}, {F6_UNITS})")
+    return codes / np.float32(PAPER_TANH_AMPLITUDE)

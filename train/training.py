@@ -1,7 +1,7 @@
 """Seeded, resumable training of LeNet-5 on MNIST.
 
 Reproducibility: keras.utils.set_random_seed + TF op determinism fix the initial
-weights and the kernels; the per-epoch shuffle and random shifts come from a
+weights and the kernels; the per-epoch shuffle and random distortions come from a
 numpy generator seeded with (seed, epoch), so an epoch's batches do not depend
 on what ran before it, and a run resumed from the per-epoch checkpoint ends with
 the same weights as an uninterrupted one.
@@ -19,27 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu import atomic, mnist
+from lenet_mcu.cleanup import remove_stale
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.artifacts import KERAS_MODEL, TRAINING_CHECKPOINTS, TRAINING_RECORD
 from lenet_mcu.config import PipelineConfig
-
-
-def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Translate each [H,W,C] image by a random integer (dy, dx) in [-max_shift, max_shift], zero fill."""
-    if max_shift <= 0:
-        return images
-    n, h, w = images.shape[:3]
-    s = max_shift
-    padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)))
-    offsets = rng.integers(0, 2 * s + 1, size=(n, 2))
-    out = np.empty_like(images)
-    # One slice per distinct offset: (2s+1)^2 groups instead of n Python iterations.
-    for dy in range(2 * s + 1):
-        for dx in range(2 * s + 1):
-            idx = np.flatnonzero((offsets[:, 0] == dy) & (offsets[:, 1] == dx))
-            if idx.size:
-                out[idx] = padded[idx, dy:dy + h, dx:dx + w]
-    return out
+from lenet_mcu.train.distortion import Amplitudes, distort
 
 
 def weights_digest(model) -> str:
@@ -60,6 +44,7 @@ def training_subset(images: np.ndarray, labels: np.ndarray, config: PipelineConf
 
 def _save_keras_atomically(model, path: Path) -> None:
     # Keras insists on the .keras suffix, so the temporary file keeps it.
+    remove_stale(path.parent, f".{path.stem}.part")  # left by a training that was killed
     tmp = path.with_name(f".{path.stem}.part{os.getpid()}.keras")
     try:
         model.save(tmp)
@@ -72,11 +57,9 @@ def _save_keras_atomically(model, path: Path) -> None:
 def _compile(model, config: PipelineConfig) -> None:
     import keras
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    from lenet_mcu.train.model import compile_args
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), **compile_args(config.output))
 
 
 def _load_checkpoint(ckpt_dir: Path, config: PipelineConfig):
@@ -123,20 +106,21 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
     ckpt_dir = artifacts / TRAINING_CHECKPOINTS
     model, state = _load_checkpoint(ckpt_dir, config) if resume else (None, None)
     if model is None:
-        model = build_lenet5(c3_table=config.c3_table)
+        model = build_lenet5(c3_table=config.c3_table, subsampling=config.subsampling, output=config.output)
         _compile(model, config)
         state = {"training_key": config.training_key(), "epochs_done": 0, "history": []}
-        echo(f"training LeNet-5 ({'C3 table' if config.c3_table else 'full C3'}) on {len(x_train)} images, "
-             f"{config.epochs} epochs, seed {config.seed}")
+        echo(f"training LeNet-5 ({config.variant}, {'C3 table' if config.c3_table else 'full C3'}) on "
+             f"{len(x_train)} images, {config.epochs} epochs, seed {config.seed}")
     else:
         echo(f"resuming from {ckpt_dir} after epoch {state['epochs_done']}/{config.epochs}")
 
     verbose = 1 if sys.stdout.isatty() else 0
+    amplitudes = Amplitudes.from_config(config)
     for epoch in range(state["epochs_done"], config.epochs):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config.seed, epoch])
         order = rng.permutation(len(x_train))
-        x_epoch = random_shift(x_train[order], config.max_shift, rng)
+        x_epoch = distort(x_train[order], amplitudes, rng)
         lr = config.learning_rate_for(epoch)
         model.optimizer.learning_rate.assign(lr)
         with quiet_stderr():

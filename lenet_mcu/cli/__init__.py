@@ -11,12 +11,13 @@ traceback), 130 interrupted.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
 
 from lenet_mcu import __version__, extras
-from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.errors import LenetMcuError, Terminated
 
 #: The documented exit codes (also in `lenet-mcu --help` and the README).
 EXIT_CODES = {
@@ -24,6 +25,7 @@ EXIT_CODES = {
     1: "verify: device output bytes differ from the reference",
     2: "bad input, bad usage, or an extra this command needs is not installed",
     130: "interrupted (Ctrl-C); long runs resume with --resume",
+    129: "terminated by SIGHUP (143: SIGTERM); emulators stopped, checkpoints kept",
 }
 
 # subcommand name -> "module:attribute"
@@ -81,11 +83,23 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
 def run_command(command: click.Command, argv=None) -> None:
-    """Run a click command the lenet-mcu way: user errors as one line, no traceback."""
+    """Run a click command the lenet-mcu way: user errors as one line, no traceback.
+
+    SIGTERM and SIGHUP unwind like Ctrl-C, so the emulators a command started
+    are stopped and its checkpoint is closed whichever way it ends."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_terminated)
     try:
         command.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click's name for a KeyboardInterrupt inside a command
+        if isinstance(exc.__cause__, Terminated):
+            click.echo(f"terminated ({signal.Signals(exc.__cause__.signum).name})", err=True)
+            sys.exit(128 + exc.__cause__.signum)
         click.echo("aborted", err=True)
         sys.exit(130)
     except LenetMcuError as exc:
@@ -94,7 +108,10 @@ def run_command(command: click.Command, argv=None) -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            click.echo(f"terminated ({signal.Signals(exc.signum).name})", err=True)
+            sys.exit(128 + exc.signum)
         click.echo("interrupted", err=True)
         sys.exit(130)
     except ModuleNotFoundError as exc:  # an optional package imported deep inside a command

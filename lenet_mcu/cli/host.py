@@ -10,6 +10,7 @@ from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.cli.options import artifacts_option, data_option, runtime_option, tflm_dir_option
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash as flash_mod
+from lenet_mcu.host import qemu
 from lenet_mcu.pipeline import built_firmware, ensure_firmware
 
 
@@ -37,7 +38,7 @@ def flash(target, runtime, probe, interface, elf, build, icount, tflm_dir, dry_r
             hint = "check --elf" if elf else f"build it with `lenet-mcu build --runtime {runtime}`"
             raise LenetMcuError(f"--dry-run: firmware {elf_path} not found; {hint}")
         if target == flash_mod.QEMU_TARGET:
-            click.echo(shlex.join(flash_mod.qemu_command(elf_path.resolve(), flash_mod._free_port(), icount)))
+            click.echo(shlex.join(qemu.command(elf_path.resolve(), qemu.free_port(), icount)))
         else:
             click.echo(str(flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=True)))
         return
@@ -69,15 +70,20 @@ def stop(artifacts):
 
 
 @click.command()
-@click.option("--port", default=None,
-              help="serial port or pyserial URL: /dev/ttyACM0, socket://host:port, rfc2217://host:port "
+@click.option("--port", "ports", multiple=True,
+              help="serial port or pyserial URL: /dev/ttyACM0, socket://host:port, rfc2217://host:port; "
+                   "repeat it to share the images among several devices "
                    "[default: the QEMU started by `lenet-mcu flash`]")
+@click.option("--devices", type=click.IntRange(min=0, max=64), default=0, show_default=True,
+              help="start this many emulated boards running the built firmware (with --port: in addition)")
+@runtime_option("firmware the emulated boards of --devices run")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="UART baud rate")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="check only the first N test images")
-@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
+@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint "
+              "(with any number of devices)")
 @data_option
 @click.option("--window", type=click.IntRange(min=1, max=32), default=None,
-              help="INFER frames in flight [default: 4 over socket://, 1 on a UART]")
+              help="INFER frames in flight per device [default: 4 over socket://, 1 on a UART]")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="longest wait for an answer before a request is sent again (it adapts down to "
                    "10x the usual answer time, at least 0.2 s)")
@@ -88,8 +94,9 @@ def stop(artifacts):
 @click.option("--json", "as_json", is_flag=True,
               help="print a JSON summary on stdout (progress and messages go to stderr)")
 @artifacts_option()
-def verify(port, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress, as_json, artifacts):
-    """Stream the MNIST test set to the device and prove its int8 outputs equal the TFLM reference."""
+def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress,
+           as_json, artifacts):
+    """Stream the MNIST test set to the device(s) and prove its int8 outputs equal the TFLM reference."""
     import contextlib
     import json
     import sys
@@ -108,9 +115,11 @@ def verify(port, baud, limit, resume, data_dir, window, timeout, hello_timeout, 
                 click.echo(line)
 
     try:
+        elf = built_firmware(artifacts, runtime) if devices else None
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            rep = run_verify(artifacts, port=port, baud=baud, limit=limit, resume=resume, data_dir=data_dir,
-                             window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress)
+            rep = run_verify(artifacts, port=list(ports), baud=baud, limit=limit, resume=resume, data_dir=data_dir,
+                             window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress,
+                             devices=devices, elf=elf)
     except VerifyFailed as exc:
         if report_json.is_file():
             show(json.loads(report_json.read_text()), exc.exit_code)

@@ -7,7 +7,7 @@ import click
 
 from lenet_mcu import mnist
 from lenet_mcu.artifacts import DEFAULT_ARTIFACTS, RUNTIMES
-from lenet_mcu.config import PipelineConfig, make_config
+from lenet_mcu.config import OUTPUTS, SUBSAMPLINGS, PipelineConfig, make_config
 
 _FAST = make_config(fast=True)
 
@@ -32,7 +32,8 @@ def tflm_dir_option(func):
 
 
 def training_options(func):
-    """--artifacts, --data, --seed, --epochs, --fast, --c3-table/--full-c3, --calibration-size."""
+    """--artifacts, --data, --seed, --epochs, --fast, --c3-table/--full-c3, --subsampling, --output,
+    --calibration-size."""
     options = [
         artifacts_option("output folder for every artifact"),
         data_option,
@@ -43,6 +44,12 @@ def training_options(func):
                      f"{_FAST.calibration_size} calibration images (evaluation still uses all 10,000 test images)"),
         click.option("--c3-table/--full-c3", "c3_table", default=None,
                      help="C3 with the paper's 60-of-96 connection table, or fully connected [default: --full-c3]"),
+        click.option("--subsampling", type=click.Choice(SUBSAMPLINGS), default=None,
+                     help="S2/S4: average pooling, LeCun's trainable 2x2 sum * coefficient + bias then tanh, "
+                          f"or 2x2 max pooling [default: {PipelineConfig.subsampling}]"),
+        click.option("--output", type=click.Choice(OUTPUTS), default=None,
+                     help="output layer: dense + softmax (largest wins) or the paper's Euclidean RBF units "
+                          f"(smallest distance wins) [default: {PipelineConfig.output}]"),
         click.option("--calibration-size", type=click.IntRange(min=1, max=60000), default=None,
                      help=f"training images used to calibrate int8 quantization [default: {PipelineConfig.calibration_size}]"),
     ]
@@ -51,5 +58,6 @@ def training_options(func):
     return func
 
 
-def config_from_options(seed, epochs, fast, c3_table, calibration_size) -> PipelineConfig:
-    return make_config(fast=fast, seed=seed, epochs=epochs, c3_table=c3_table, calibration_size=calibration_size)
+def config_from_options(seed, epochs, fast, c3_table, calibration_size, subsampling=None, output=None) -> PipelineConfig:
+    return make_config(fast=fast, seed=seed, epochs=epochs, c3_table=c3_table, calibration_size=calibration_size,
+                       subsampling=subsampling, output=output)

@@ -17,13 +17,13 @@ from lenet_mcu.pipeline import STAGE_NAMES, STAGES, StageContext, run_pipeline
               help="last stage to run (evaluate: host only, no firmware)")
 @runtime_option()
 @tflm_dir_option
-def pipeline(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size, resume, until, runtime, tflm_dir):
+def pipeline(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size, resume, until, runtime, tflm_dir):
     """All stages in order into --artifacts: train, quantize, evaluate, codegen,
     build, and verify on the emulated STM32F405 (QEMU)."""
     require_extra("train", "`lenet-mcu pipeline`")
     require_extra("codegen", "`lenet-mcu pipeline`")
     data_dir = mnist.check_data_dir(data_dir)
-    config = config_from_options(seed, epochs, fast, c3_table, calibration_size)
+    config = config_from_options(seed, epochs, fast, c3_table, calibration_size, subsampling, output)
     stages = STAGES[:STAGE_NAMES.index(until) + 1]
     run_pipeline(StageContext(config=config, data_dir=data_dir, artifacts=artifacts, resume=resume, echo=click.echo,
                               runtime=runtime, tflm_dir=tflm_dir), stages)

@@ -14,13 +14,13 @@ from lenet_mcu.pipeline import StageContext, config_for_later_stage, evaluate_su
 
 @click.command()
 @training_options
-def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size):
+def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size):
     """Full-integer PTQ of lenet5.keras to lenet5_int8.tflite (int8 in/out, builtin int8 ops)."""
     require_extra("train", "`lenet-mcu quantize`")
     require_extra("codegen", "`lenet-mcu quantize`")
     data_dir = mnist.check_data_dir(data_dir)
     config = config_for_later_stage(artifacts, fast=fast, seed=seed, epochs=epochs, c3_table=c3_table,
-                                    calibration_size=calibration_size)
+                                    calibration_size=calibration_size, subsampling=subsampling, output=output)
     run_stage("quantize", quantize_stage, StageContext(config=config, data_dir=data_dir, artifacts=artifacts))
 
 
@@ -30,7 +30,7 @@ def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size
               help="int8 .tflite to evaluate [default: ARTIFACTS/lenet5_int8.tflite]")
 @click.option("--workers", type=click.IntRange(min=1, max=16), default=None,
               help="processes for the TFLM interpreter [default: up to 2]")
-def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, calibration_size, model_path, workers):
+def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size, model_path, workers):
     """Accuracy of float, int8 desktop TFLite and int8 TFLM on the 10,000 test images.
 
     Writes metrics.json, references.npz and confusion.png into --artifacts.

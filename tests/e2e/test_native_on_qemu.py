@@ -17,7 +17,7 @@ import pytest
 from fake_device import LossyProxy
 from lenet_mcu import mnist
 from lenet_mcu.firmware.build import size_report
-from lenet_mcu.host import flash
+from lenet_mcu.host import flash, qemu
 from lenet_mcu.host import protocol as P
 from lenet_mcu.host.qemu import read_available, request_hello
 from lenet_mcu.artifacts import read_manifest
@@ -47,7 +47,7 @@ def qemu_native(fast_artifacts, tmp_path_factory):
     state = flash.flash_qemu(art, ensure_firmware(art, "native", echo=lambda m: None), "native", log=lambda m: None)
     yield art, state
     flash.stop_qemu(art)
-    assert not flash._alive(state["pid"]), "QEMU outlived stop_qemu"
+    assert not qemu.alive(state["pid"]), "QEMU outlived stop_qemu"
 
 
 def test_all_test_images_bit_exact_on_qemu(qemu_native, mnist_dir):

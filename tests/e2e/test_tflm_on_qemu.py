@@ -68,7 +68,8 @@ def test_tflm_firmware_matches_the_tflm_interpreter_on_1000_images(tflm_firmware
     from lenet_mcu.interpreters import run_tflm
     from lenet_mcu.host import checkpoint
     from lenet_mcu.host.qemu import QemuBoard
-    from lenet_mcu.host.verify import CHECKPOINT_FILE, VERIFY_DIR, run_verify
+    from lenet_mcu.artifacts import VERIFY_DIR
+    from lenet_mcu.host.verify import CHECKPOINT_FILE, run_verify
 
     work, elf, gen, kind = tflm_firmware
     with QemuBoard(elf, icount=True) as board:
@@ -81,7 +82,7 @@ def test_tflm_firmware_matches_the_tflm_interpreter_on_1000_images(tflm_firmware
 
     # Every output byte against a fresh run of the tflite-micro interpreter (not
     # only the stored references the serial check used).
-    records, _, _ = checkpoint.read(work / VERIFY_DIR / CHECKPOINT_FILE)
+    records, _, _, _ = checkpoint.read(work / VERIFY_DIR / CHECKPOINT_FILE)
     device = np.stack([records[i].outputs for i in range(IMAGES)])
     refs = np.load(work / "references.npz")
     images, _ = mnist.load_split("test", mnist_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.host import flash
+from lenet_mcu.host import flash, qemu
 
 pytestmark = pytest.mark.base
 
@@ -157,7 +158,7 @@ def idle_elf(tmp_path_factory):
 def _pid_gone(pid: int, wait: float = 5.0) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not flash._alive(pid):
+        if not qemu.alive(pid):
             return True
         time.sleep(0.05)
     return False
@@ -171,7 +172,7 @@ def test_flash_qemu_then_stop_leaves_no_process(tmp_path, idle_elf):
     assert proc.returncode == 0, proc.stderr
     state = json.loads((art / "qemu.json").read_text())
     assert f"serial port: {state['url']}" in proc.stdout
-    assert state["elf_sha256"] and flash._alive(state["pid"])
+    assert state["elf_sha256"] and qemu.alive(state["pid"])
     assert flash.running_qemu(art)["pid"] == state["pid"]
     # the flash command has exited; QEMU lives on in its own session
     assert os.getsid(state["pid"]) == state["pid"]
@@ -236,3 +237,65 @@ def test_flash_refuses_what_is_not_arm_firmware(tmp_path, content, expected):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: firmware ") and expected in lines[0]
     assert not (art / "qemu.json").exists()
+
+
+def _arm_elf_header(phnum=1, phoff=52):
+    import struct
+
+    ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    return ident + struct.pack("<HHIIIIIHHHHHH", 2, 40, 1, 0x08000000, phoff, 0, 0x05000000, 52, 32, phnum, 40, 0, 0)
+
+
+@pytest.mark.parametrize("content,expected", [
+    (_arm_elf_header(), "cut short: its program headers end at byte 84"),
+    (_arm_elf_header()[:40], "cut short: 40 bytes"),
+    (_arm_elf_header() + __import__("struct").pack("<8I", 1, 0x1000, 0x08000000, 0x08000000, 5000, 5000, 5, 4),
+     "cut short: a loadable segment ends at byte 9096"),
+])
+def test_flash_refuses_a_cut_short_elf_and_starts_nothing(tmp_path, content, expected):
+    art = tmp_path / "artifacts"
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(content)
+    proc = _run_main("flash", "--elf", str(elf), "--artifacts", str(art))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert not (art / "qemu.json").exists()
+
+
+def _qemus_running(elf) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system-arm" in cmdline and str(elf).encode() in cmdline and qemu.alive(int(entry.name)):
+                pids.append(int(entry.name))
+    return pids
+
+
+@needs_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_verify_on_emulators_leaves_none_behind_when_signalled(tmp_path, idle_elf, signum):
+    from host_fixtures import make_synthetic
+
+    synth = make_synthetic(tmp_path)
+    elf = synth.artifacts / "build" / "native" / "firmware.elf"
+    elf.parent.mkdir(parents=True)
+    shutil.copy2(idle_elf, elf)  # never answers HELLO: verify waits while we signal it
+    proc = subprocess.Popen([sys.executable, "-m", "lenet_mcu.cli", "verify", "--devices", "2", "--artifacts",
+                             str(synth.artifacts), "--data", str(synth.data_dir), "--hello-timeout", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(_qemus_running(elf)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = _qemus_running(elf)
+    assert len(started) == 2, proc.stderr.read() if proc.poll() is not None else "emulators did not start"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == (130 if signum == signal.SIGINT else 128 + signum), err
+    assert all(_pid_gone(pid) for pid in started), "an emulator outlived verify"
+    assert "Traceback" not in err

@@ -171,7 +171,7 @@ def test_resume_cuts_a_half_written_line(synth, artifacts):
         path = artifacts / "verify" / "checkpoint.jsonl"
         lines = path.read_text().splitlines(keepends=True)
         path.write_text("".join(lines[:21]) + lines[21][:7])  # 20 results and a torn one
-        records, _, _ = checkpoint.read(path)
+        records, _, _, _ = checkpoint.read(path)
         assert len(records) == 20
         rep = _verify(synth, artifacts, dev.url, limit=30, resume=True)
     assert rep["images"] == 30
@@ -247,3 +247,104 @@ def test_hung_device_is_a_clear_error_and_keeps_results(synth, artifacts):
         with pytest.raises(LenetMcuError, match="the device stopped answering.*it hangs.*verify --resume"):
             _verify(synth, artifacts, dev.url, limit=100, timeout=0.05)
     assert sorted(_checkpoint_indices(artifacts)) == list(range(30))
+
+
+# --- several devices ---------------------------------------------------------
+
+def test_two_devices_share_the_images_into_one_checkpoint_and_report(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as a, FakeDevice(**synth.device_kwargs(), delay_s=0.002) as b:
+        rep = _verify(synth, artifacts, [a.url, b.url], limit=300)
+    assert rep["result"] == "pass" and rep["images"] == 300
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(300))
+    per_device = {d["url"]: d["images"] for d in rep["devices"]}
+    assert per_device == {a.url: a.results_sent, b.url: b.results_sent}
+    assert sum(per_device.values()) == 300 and min(per_device.values()) > 0
+    assert per_device[a.url] > per_device[b.url]  # the slower device was dealt fewer images
+    assert "## Devices" in (artifacts / "verify" / "report.md").read_text()
+
+
+def test_a_device_that_hangs_hands_its_images_to_the_others(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs(), hang_after=40) as bad, FakeDevice(**synth.device_kwargs()) as good:
+        rep = _verify(synth, artifacts, [bad.url, good.url], limit=200, timeout=0.1)
+    assert rep["result"] == "pass" and rep["images"] == 200
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(200))  # every image exactly once
+    stopped = {d["url"]: d["stopped"] for d in rep["devices"]}
+    assert "stopped answering" in stopped[bad.url] and stopped[good.url] is None
+
+
+def test_resume_with_another_number_of_devices(synth, artifacts):
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def interrupt_after_60(index, seen=[]):
+        seen.append(index)
+        if len(seen) == 60:
+            raise Stop()
+
+    with FakeDevice(**synth.device_kwargs()) as a:
+        with pytest.raises(Stop):
+            _verify(synth, artifacts, a.url, limit=200, on_result=interrupt_after_60)
+    assert len(_checkpoint_indices(artifacts)) >= 60
+    with FakeDevice(**synth.device_kwargs()) as a, FakeDevice(**synth.device_kwargs()) as b, \
+            FakeDevice(**synth.device_kwargs()) as c:
+        rep = _verify(synth, artifacts, [a.url, b.url, c.url], limit=200, resume=True)
+    assert rep["images"] == 200 and rep["result"] == "pass"
+    assert sorted(_checkpoint_indices(artifacts)) == list(range(200))
+
+
+def test_a_stale_device_among_several_is_refused_before_anything_is_written(synth, artifacts):
+    stale = dict(synth.device_kwargs(), sha_prefix="0123456789abcdef")
+    with FakeDevice(**synth.device_kwargs()) as good, FakeDevice(**stale) as bad:
+        with pytest.raises(LenetMcuError, match="stale firmware"):
+            _verify(synth, artifacts, [good.url, bad.url], limit=20)
+    assert not (artifacts / "verify" / "checkpoint.jsonl").exists()
+
+
+# --- results that cannot lie -------------------------------------------------
+
+def test_references_of_another_model_are_refused(synth, artifacts):
+    (artifacts / "lenet5_int8.tflite").write_bytes(b"another model")
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(LenetMcuError, match="references.npz was computed from model sha256"):
+            _verify(synth, artifacts, dev.url, limit=5)
+
+
+def test_a_failed_rerun_leaves_no_earlier_report(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        _verify(synth, artifacts, dev.url, limit=20)
+    assert (artifacts / "verify" / "report.json").is_file()
+
+    def interrupt(index):
+        raise KeyboardInterrupt
+
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        with pytest.raises(KeyboardInterrupt):
+            _verify(synth, artifacts, dev.url, limit=20, on_result=interrupt)
+    assert not any((artifacts / "verify" / name).exists()
+                   for name in ("report.json", "report.md", "confusion.png", "misclassified.png"))
+
+
+def test_damaged_checkpoint_lines_are_named_and_skipped(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        _verify(synth, artifacts, dev.url, limit=30)
+        path = artifacts / "verify" / "checkpoint.jsonl"
+        lines = path.read_text().splitlines(keepends=True)
+        nine = json.loads(lines[5])
+        nine["out"] = nine["out"][:9]
+        lines[5] = json.dumps(nine) + "\n"           # a record with 9 outputs instead of 10
+        lines[12] = "{garbled\n"                     # a garbled line in the middle
+        path.write_text("".join(lines))
+        records, _, _, damaged = checkpoint.read(path)
+        assert len(records) == 28                    # the lines after the garbled one still count
+        assert damaged == ["line 6: 9 outputs, expected 10", damaged[1]] and damaged[1].startswith("line 13: ")
+        said = []
+        rep = run_verify(artifacts, port=dev.url, data_dir=synth.data_dir, progress=False, log=said.append,
+                         limit=30, resume=True, timeout=0.5)
+    assert rep["images"] == 30 and rep["throughput"]["session_images"] == 2
+    assert any("line 6: 9 outputs, expected 10: skipped" in m for m in said)
+
+
+def test_a_device_that_resets_on_every_request_is_diagnosed(synth, artifacts):
+    with FakeDevice(**synth.device_kwargs(), reset_on_infer=True) as dev:
+        with pytest.raises(LenetMcuError, match="resets when it infers"):
+            _verify(synth, artifacts, dev.url, limit=20)

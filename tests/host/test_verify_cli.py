@@ -107,3 +107,94 @@ def test_cli_exit_code_1_when_bytes_differ(synth):
     assert proc.returncode == 1
     assert summary(out).startswith("FAIL: 20 images")
     assert err.strip().splitlines()[-1].startswith("error: 1 of 20 images differ from the TFLM reference (largest difference 1)")
+
+
+# --- bad input: one line naming what is wrong, exit 2, nothing lost ---------------
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "lenet_mcu.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def _one_line_error(proc, *expected):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+def test_bad_ports_are_one_line_errors(synth, tmp_path):
+    from fake_device import ClosingServer
+
+    base = ("verify", "--artifacts", synth.artifacts, "--data", synth.data_dir, "--hello-timeout", "2")
+    _one_line_error(_run_cli(*base, "--port", tmp_path), str(tmp_path), "is a directory")
+    _one_line_error(_run_cli(*base, "--port", "socket://localhost"), "socket://HOST:PORT")
+    with ClosingServer() as server:
+        _one_line_error(_run_cli(*base, "--port", server.url), server.url)
+
+
+def test_a_file_given_as_data_folder_is_named_as_a_file(synth, tmp_path):
+    not_a_folder = tmp_path / "mnist.gz"
+    not_a_folder.write_bytes(b"x")
+    _one_line_error(_run_cli("verify", "--artifacts", synth.artifacts, "--data", not_a_folder, "--port",
+                             "socket://127.0.0.1:9"), str(not_a_folder), "is a file")
+
+
+def test_a_damaged_gzip_mnist_file_is_a_one_line_error(synth, tmp_path):
+    import gzip
+    import shutil
+
+    data = tmp_path / "mnist"
+    shutil.copytree(synth.data_dir, data)
+    images = data / "t10k-images-idx3-ubyte"
+    packed = bytearray(gzip.compress(images.read_bytes()))
+    packed[len(packed) // 2: len(packed) // 2 + 64] = bytes(64)  # valid header, damaged deflate stream
+    (data / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(packed))
+    images.unlink()
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        proc = _run_cli("verify", "--artifacts", synth.artifacts, "--data", data, "--port", dev.url)
+    _one_line_error(proc, "t10k-images-idx3-ubyte.gz")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_artifacts_folder_is_a_one_line_error(synth, tmp_path):
+    import shutil
+
+    art = tmp_path / "artifacts"
+    shutil.copytree(synth.artifacts, art)
+    (art / "verify").mkdir()
+    os.chmod(art / "verify", 0o555)
+    try:
+        with FakeDevice(**synth.device_kwargs()) as dev:
+            proc = _run_cli("verify", "--artifacts", art, "--data", synth.data_dir, "--port", dev.url, "--limit", 5)
+    finally:
+        os.chmod(art / "verify", 0o755)
+    _one_line_error(proc, str(art / "verify"))
+
+
+def test_a_full_disk_keeps_the_checkpoint_valid_for_resume(synth, tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    from lenet_mcu.errors import LenetMcuError
+    from lenet_mcu.host import checkpoint as ckpt_mod
+    from lenet_mcu.host.verify import run_verify
+
+    art = tmp_path / "artifacts"
+    shutil.copytree(synth.artifacts, art)
+    real_add = ckpt_mod.Checkpoint.add
+
+    def add_until_full(self, record):
+        if len(self.records) >= 25:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_add(self, record)
+
+    kw = dict(data_dir=synth.data_dir, progress=False, log=lambda m: None, limit=60, timeout=0.5)
+    with FakeDevice(**synth.device_kwargs()) as dev:
+        monkeypatch.setattr(ckpt_mod.Checkpoint, "add", add_until_full)
+        with pytest.raises(LenetMcuError, match="No space left on device.*--resume"):
+            run_verify(art, port=dev.url, **kw)
+        monkeypatch.setattr(ckpt_mod.Checkpoint, "add", real_add)
+        rep = run_verify(art, port=dev.url, resume=True, **kw)
+    assert rep["images"] == 60 and rep["throughput"]["session_images"] == 35

@@ -82,10 +82,12 @@ def test_foreign_tflite_is_rejected():
 def test_op_problems():
     good = ["CONV_2D", "TANH", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
     assert tflite_check.op_problems(good) == []
-    assert "unexpected ops PACK, SHAPE, STRIDED_SLICE" in tflite_check.op_problems(
+    assert tflite_check.op_problems(good, "avg", "softmax") == []
+    assert "ops PACK, SHAPE, STRIDED_SLICE are not in LeNet-5" in tflite_check.op_problems(
         good + ["SHAPE", "STRIDED_SLICE", "PACK"])
-    assert any("2 RESHAPE" in p for p in tflite_check.op_problems(good + ["RESHAPE"]))
-    assert any("no SOFTMAX" in p for p in tflite_check.op_problems(good[:-1]))
+    assert any("2 RESHAPE" in p for p in tflite_check.op_problems(good + ["RESHAPE"], "avg", "softmax"))
+    assert any("no SOFTMAX" in p for p in tflite_check.op_problems(good[:-1], "avg", "softmax"))
+    assert any("output layer" in p for p in tflite_check.op_problems(good[:-1]))
 
 
 # ---------------------------------------------------------------- references.npz and metrics.json

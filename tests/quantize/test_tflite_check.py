@@ -67,3 +67,41 @@ def op_problems_free(ops):
     from lenet_mcu.quantize.tflite_check import op_problems
 
     return op_problems(ops) == [] and "SHAPE" not in ops
+
+
+AVG_SOFTMAX = ["CONV_2D", "TANH", "AVERAGE_POOL_2D", "CONV_2D", "TANH", "AVERAGE_POOL_2D", "CONV_2D", "TANH",
+               "FULLY_CONNECTED", "TANH", "FULLY_CONNECTED", "SOFTMAX"]
+
+
+def variant_graph(subsampling: str, output: str) -> list[str]:
+    """The op list the converter writes for a variant (as measured on converted models)."""
+    pool = {"avg": ["AVERAGE_POOL_2D"], "lecun": ["DEPTHWISE_CONV_2D", "TANH"], "max": ["MAX_POOL_2D"]}[subsampling]
+    body = ["CONV_2D", "TANH", *pool, "CONV_2D", "TANH", *pool, "CONV_2D", "TANH", "FULLY_CONNECTED", "TANH"]
+    head = ["FULLY_CONNECTED", "SOFTMAX"] if output == "softmax" else ["RESHAPE", "SQUARED_DIFFERENCE", "SUM"]
+    return body + head
+
+
+@pytest.mark.parametrize("subsampling", ["avg", "lecun", "max"])
+@pytest.mark.parametrize("output", ["softmax", "rbf"])
+def test_op_check_admits_exactly_the_variants_ops(subsampling, output):
+    from lenet_mcu.quantize.tflite_check import op_problems
+
+    ops = variant_graph(subsampling, output)
+    assert op_problems(ops, subsampling, output) == []
+    assert op_problems(ops) == []  # any variant passes the generic check
+    for other_sub in {"avg", "lecun", "max"} - {subsampling}:
+        assert op_problems(ops, other_sub, output), f"{subsampling} graph passed as {other_sub}"
+    other_out = "rbf" if output == "softmax" else "softmax"
+    assert op_problems(ops, subsampling, other_out)
+    # an op no variant needs is refused, as is a graph mixing two subsamplings
+    assert any("CONCATENATION" in p for p in op_problems(ops + ["CONCATENATION"], subsampling, output))
+    extra = "MAX_POOL_2D" if subsampling != "max" else "AVERAGE_POOL_2D"
+    assert any(extra in p for p in op_problems(ops[:3] + [extra] + ops[3:], subsampling, output))
+
+
+def test_op_check_wants_one_output_layer():
+    from lenet_mcu.quantize.tflite_check import op_problems
+
+    assert any("output layer" in p for p in op_problems(AVG_SOFTMAX[:-1]))
+    assert any("output layer" in p for p in op_problems(AVG_SOFTMAX + ["SQUARED_DIFFERENCE", "SUM"]))
+    assert op_problems(AVG_SOFTMAX + ["RESHAPE", "RESHAPE"], "avg", "softmax") == ["2 RESHAPE ops (at most 1)"]

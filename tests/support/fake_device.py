@@ -74,7 +74,8 @@ class _Server:
 class FakeDevice(_Server):
     def __init__(self, table: dict[bytes, np.ndarray], sha_prefix: str, input_scale: float, input_zero_point: int,
                  output_count: int = 10, boot_hello: bool = True, reset_after: int | None = None,
-                 delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None, runtime: str = "fake"):
+                 delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None,
+                 runtime: str = "fake", hang_after: int | None = None, reset_on_infer: bool = False):
         super().__init__()
         self.table = table
         self.alter = alter or {}
@@ -82,6 +83,8 @@ class FakeDevice(_Server):
         self.reset_after = reset_after
         self.delay_s = delay_s
         self.answer_twice = answer_twice  # a link that duplicates frames
+        self.hang_after = hang_after  # after this many results: silent forever (a hung device)
+        self.reset_on_infer = reset_on_infer  # crashes and reboots on every INFER
         self.hello = proto.Hello(
             protocol_version=1, boot=True, tick_kind=0, tick_hz=168_000_000, ram_static_bytes=12345,
             arena_bytes=6789, model_sha256_prefix=sha_prefix, input_scale=input_scale,
@@ -110,6 +113,8 @@ class FakeDevice(_Server):
             if not data:
                 return
             for item in reader.feed(data):
+                if self.hang_after is not None and self.results_sent >= self.hang_after:
+                    continue
                 if isinstance(item, proto.FrameError):
                     code = proto.ErrorCode.BAD_CRC if "CRC" in str(item) else proto.ErrorCode.BAD_FRAME
                     conn.sendall(proto.encode_frame(proto.MsgType.ERROR, proto.NO_SEQ, bytes([code])))
@@ -120,6 +125,12 @@ class FakeDevice(_Server):
                     stats = proto.Stats(stack_peak_bytes=812, stack_size_bytes=2048, frames_ok=self.results_sent,
                                         frames_bad=0, rx_dropped=0)
                     conn.sendall(proto.encode_frame(proto.MsgType.STATS, item.seq, proto.pack_stats(stats)))
+                elif item.type == proto.MsgType.INFER and self.reset_on_infer:
+                    self.infer_received += 1
+                    self.resets += 1
+                    reader = proto.FrameReader()
+                    conn.sendall(self._hello_frame(True, 0))
+                    break
                 elif item.type == proto.MsgType.INFER:
                     self.infer_received += 1
                     reply = self._infer(item, size)
@@ -214,6 +225,13 @@ class LossyProxy(_Server):
         pump(conn, up)
         other.join(timeout=2)
         up.close()
+
+
+class ClosingServer(_Server):
+    """Accepts the connection and closes it at once."""
+
+    def serve(self, conn):
+        conn.close()
 
 
 class ChattyServer(_Server):

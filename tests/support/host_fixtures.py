@@ -68,6 +68,7 @@ def make_synthetic(root: Path, seed: int = 0) -> Synthetic:
     tflite = tflm.copy()
     tflite[::97, 0] = np.clip(tflite[::97, 0].astype(int) + 1, -128, 127)  # host runtime differs a little
     np.savez(artifacts / "references.npz", labels=labels_ref, float_pred=float_pred, tflite_int8=tflite,
-             tflm_int8=tflm, input_scale=INPUT_SCALE, input_zero_point=np.int32(INPUT_ZERO_POINT))
+             tflm_int8=tflm, input_scale=INPUT_SCALE, input_zero_point=np.int32(INPUT_ZERO_POINT),
+             model_sha256=np.str_(hashlib.sha256(model).hexdigest()))
     inputs = mnist.quantize_input(mnist.preprocess(images), INPUT_SCALE, INPUT_ZERO_POINT)
     return Synthetic(artifacts, data_dir, hashlib.sha256(model).hexdigest(), labels_ref, tflm, inputs)

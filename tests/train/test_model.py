@@ -122,3 +122,84 @@ def test_c3_table_kernel_zeros_survive_training_and_saving(keras_facts):
 def test_full_c3_has_no_forced_zeros(keras_facts):
     f = keras_facts["full"]
     assert f["zeros_trained"] == 0
+
+
+def test_rbf_codes_are_the_bitmaps():
+    codes = arch.rbf_codes()
+    assert codes.shape == (10, 84) and codes.dtype == np.float32
+    np.testing.assert_allclose(np.abs(codes), 1 / arch.PAPER_TANH_AMPLITUDE, rtol=1e-6)
+    ink = codes > 0
+    assert len({row.tobytes() for row in ink}) == 10  # ten different codes
+    # the "1" is a vertical stroke: column 3 inked in rows 1..10
+    one = ink[1].reshape(12, 7)
+    assert one[1:11, 3].all() and not one[0].any() and not one[11].any()
+    hamming = (ink[:, None] != ink[None]).sum(-1) + 84 * np.eye(10, dtype=int)
+    assert hamming.min() >= 6  # 3 and 8 are the closest pair, as in the paper's confusable codes
+
+
+@pytest.fixture(scope="module")
+def variant_facts():
+    """Each subsampling and output layer: parameters, a few training steps, save and reload."""
+    return run_python("""
+        import json, tempfile, numpy as np, keras
+        from lenet_mcu.train.model import build_lenet5, compile_args, load_keras_model
+        from lenet_mcu.train.architecture import rbf_codes
+        keras.utils.set_random_seed(0)
+        x = np.random.default_rng(0).random((64, 32, 32, 1), dtype=np.float32)
+        y = np.arange(64) % 10
+        out = {}
+        for sub, head in (("lecun", "softmax"), ("max", "softmax"), ("avg", "rbf")):
+            m = build_lenet5(subsampling=sub, output=head)
+            m.compile(optimizer=keras.optimizers.Adam(1e-2), **compile_args(head))
+            hist = m.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+            facts = dict(params={l.name: int(l.count_params()) for l in m.layers[1:] if l.count_params()},
+                         trainable=int(sum(np.prod(w.shape) for w in m.trainable_weights)),
+                         metrics=sorted(hist), shapes={l.name: list(l.output.shape[1:]) for l in m.layers[1:]})
+            if sub == "lecun":
+                s2 = m.get_layer("s2")
+                coef, bias = s2.coefficient.numpy(), s2.bias.numpy()
+                facts["s2_coefficients_moved"] = bool(np.all(coef != 0.25))
+                t = m.get_layer("c1")(x[:2])  # S2 by hand: tanh(coefficient * window sum + bias)
+                window = t.numpy().reshape(2, 14, 2, 14, 2, 6).sum(axis=(2, 4))
+                facts["s2_formula_error"] = float(np.abs(np.tanh(window * coef + bias) - s2(t).numpy()).max())
+            if head == "rbf":
+                f6 = keras.Model(m.input, m.get_layer("f6").output).predict(x[:4], verbose=0)
+                want = ((f6[:, None, :] - rbf_codes()[None]) ** 2).sum(-1)
+                facts["rbf_formula_error"] = float(np.abs(m.predict(x[:4], verbose=0) - want).max())
+                facts["codes_unchanged"] = bool(np.array_equal(m.get_layer("output").codes.numpy(), rbf_codes()))
+            with tempfile.TemporaryDirectory() as d:
+                m.save(d + "/m.keras")
+                r = load_keras_model(d + "/m.keras")
+                facts["reload_same_outputs"] = bool(np.array_equal(m.predict(x, verbose=0), r.predict(x, verbose=0)))
+            out[f"{sub}-{head}"] = facts
+        print(json.dumps(out))
+    """)
+
+
+def test_variant_shapes_follow_the_formula(variant_facts):
+    want = {k: list(v) for k, v in arch.expected_output_shapes().items()}
+    for facts in variant_facts.values():
+        assert {k: facts["shapes"][k] for k in want} == want
+        assert facts["reload_same_outputs"]
+        assert facts["metrics"] == ["accuracy", "loss"]
+
+
+def test_lecun_subsampling_is_the_papers_formula(variant_facts):
+    f = variant_facts["lecun-softmax"]
+    # two trainable parameters per map: 6 in S2, 16 in S4
+    assert f["params"]["s2"] == 12 and f["params"]["s4"] == 32
+    assert f["trainable"] == 61706 + 12 + 32
+    assert f["s2_coefficients_moved"]
+    assert f["s2_formula_error"] < 1e-5
+
+
+def test_max_pooling_has_no_parameters(variant_facts):
+    f = variant_facts["max-softmax"]
+    assert "s2" not in f["params"] and f["trainable"] == 61706
+
+
+def test_rbf_output_is_the_squared_distance_to_fixed_codes(variant_facts):
+    f = variant_facts["avg-rbf"]
+    assert f["rbf_formula_error"] < 1e-4
+    assert f["codes_unchanged"]  # fixed, as in the paper: trained codes could collapse onto each other
+    assert f["trainable"] == 61706 - 850  # no output weights to learn

@@ -6,30 +6,7 @@ import pytest
 
 from conftest import run_python
 from lenet_mcu.config import PipelineConfig, make_config
-from lenet_mcu.train.training import random_shift, training_subset
-
-
-def test_random_shift_moves_whole_images():
-    rng = np.random.default_rng(0)
-    images = np.zeros((200, 32, 32, 1), dtype=np.float32)
-    images[:, 10:20, 12:18] = 1.0  # a 10x6 block well inside the frame
-    shifted = random_shift(images, 2, np.random.default_rng(1))
-    assert shifted.shape == images.shape and shifted.dtype == images.dtype
-    offsets = set()
-    for img in shifted[..., 0]:
-        ys, xs = np.nonzero(img)
-        assert img.sum() == 60  # nothing lost, nothing added
-        offsets.add((ys.min() - 10, xs.min() - 12))
-    assert offsets <= {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
-    assert len(offsets) > 15  # the 25 offsets are all used, give or take chance
-    np.testing.assert_array_equal(random_shift(images, 0, rng), images)
-
-
-def test_random_shift_is_seeded():
-    images = np.random.default_rng(0).random((50, 32, 32, 1), dtype=np.float32)
-    a = random_shift(images, 2, np.random.default_rng(7))
-    b = random_shift(images, 2, np.random.default_rng(7))
-    np.testing.assert_array_equal(a, b)
+from lenet_mcu.train.training import training_subset
 
 
 def test_subset_is_seeded_and_sorted():
@@ -55,6 +32,17 @@ def test_make_config_overrides():
     assert fast.fast and fast.seed == 3 and fast.c3_table and fast.train_subset > 0
     default = make_config()
     assert not default.fast and default.train_subset == 0 and default.calibration_size >= 100
+    variant = make_config(subsampling="lecun", output="rbf")
+    assert variant.variant == "lecun-rbf" and variant.training_key() != default.training_key()
+
+
+def test_config_refuses_unknown_variants():
+    from lenet_mcu.errors import LenetMcuError
+
+    with pytest.raises(LenetMcuError, match="subsampling 'median' is unknown"):
+        make_config(subsampling="median")
+    with pytest.raises(LenetMcuError, match="output 'svm' is unknown"):
+        PipelineConfig(output="svm")
 
 
 @pytest.mark.slow
