@@ -35,16 +35,14 @@ class MissingExtra(LenetMcuError):
     """An optional package of an extra is not installed."""
 
 
-def install_hint(module: str) -> str:
-    extra, dist, only_on = OPTIONAL[module.split(".")[0]]
-    where = f"; {dist} has wheels for {only_on} only" if only_on else ""
-    return f"pip install 'lenet-mcu[{extra}]'{where}"
-
-
-def missing_message(module: str, needed_for: str) -> str:
-    top = module.split(".")[0]
-    extra, dist, _ = OPTIONAL[top]
-    return f"{needed_for} needs {dist} (the '{extra}' extra), which is not installed: {install_hint(top)}"
+def missing_message(module: str | list[str], needed_for: str) -> str:
+    """`needed_for needs DIST[, DIST...] (the 'EXTRA' extra), which ... not installed: pip install ...`."""
+    tops = [m.split(".")[0] for m in ([module] if isinstance(module, str) else module)]
+    extra = OPTIONAL[tops[0]][0]
+    dists = ", ".join(OPTIONAL[t][1] for t in tops)
+    verb = "is" if len(tops) == 1 else "are"
+    only = "".join(f"; {OPTIONAL[t][1]} has wheels for {OPTIONAL[t][2]} only" for t in tops if OPTIONAL[t][2])
+    return f"{needed_for} needs {dists} (the '{extra}' extra), which {verb} not installed: pip install 'lenet-mcu[{extra}]'{only}"
 
 
 def is_installed(module: str) -> bool:
@@ -68,9 +66,9 @@ def require(module: str, needed_for: str) -> ModuleType:
 
 def require_extra(extra: str, needed_for: str) -> None:
     """Fail fast, before any slow work, if an extra a command needs is not installed."""
-    for module in EXTRA_MODULES[extra]:
-        if not is_installed(module):
-            raise MissingExtra(missing_message(module, needed_for))
+    missing = [module for module in EXTRA_MODULES[extra] if not is_installed(module)]
+    if missing:
+        raise MissingExtra(missing_message(missing, needed_for))
 
 
 def missing_extra_of(exc: BaseException) -> str | None:
