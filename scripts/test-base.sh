@@ -24,6 +24,7 @@ mapfile -t base_modules < <(cd "$here/tests" && grep -rl --include='test_*.py' '
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/lenet-mcu-base.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+wheel=""
 ran=0
 for v in "${versions[@]}"; do
   if ! python="$(find_python "$v")"; then
@@ -31,9 +32,14 @@ for v in "${versions[@]}"; do
     continue
   fi
   venv="$work/py$v"
-  echo "test-base: Python $v ($python): fresh venv, pip install .[test]"
+  echo "test-base: Python $v ($python): fresh venv, pip install lenet-mcu[test]"
   "$python" -m venv "$venv"
-  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q "$here[test]" >"$work/pip-$v.log" 2>&1; then
+  if [ -z "$wheel" ]; then  # one wheel for every venv: each installs the same files, as a user would
+    "$venv/bin/python" -m pip wheel --disable-pip-version-check -q --no-deps -w "$work/dist" "$here" \
+      >"$work/wheel.log" 2>&1 || { tail -n 30 "$work/wheel.log" >&2; echo "test-base: building the wheel failed" >&2; exit 1; }
+    wheel="$(ls "$work"/dist/lenet_mcu-*.whl)"
+  fi
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q "$wheel[test]" >"$work/pip-$v.log" 2>&1; then
     tail -n 30 "$work/pip-$v.log" >&2
     echo "test-base: the base install failed on Python $v" >&2
     exit 1
