@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from lenet_mcu.decision import smallest_wins
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.tflite_model import ModelInfo
 
@@ -47,6 +48,7 @@ def model_info_context(info: ModelInfo) -> dict:
         "output_count": out.size,
         "input_scale": c_float(inp.scale), "input_zero_point": inp.zero_point,
         "output_scale": c_float(out.scale), "output_zero_point": out.zero_point,
+        "smallest_wins": int(smallest_wins([op.op for op in info.operators])),
     }
 
 

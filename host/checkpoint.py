@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class Record:
                            "out": self.outputs.astype(int).tolist()}, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, obj: dict) -> "Record":
+    def from_json(cls, obj: dict) -> Record:
         return cls(int(obj["i"]), int(obj["ticks"]), int(obj["argmax"]),
                    np.asarray(obj["out"], dtype=np.int8))
 
@@ -51,7 +51,7 @@ class Checkpoint:
 
     # -- opening --------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, header: dict, fsync_every_s: float = 1.0) -> "Checkpoint":
+    def create(cls, path: Path, header: dict, fsync_every_s: float = 1.0) -> Checkpoint:
         """Start a new checkpoint, replacing any old one."""
         path.parent.mkdir(parents=True, exist_ok=True)
         ckpt = cls(path, dict(header, format=FORMAT), fsync_every_s=fsync_every_s)
@@ -65,7 +65,7 @@ class Checkpoint:
 
     @classmethod
     def resume(cls, path: Path, header: dict, fsync_every_s: float = 1.0,
-               log: Callable[[str], None] = lambda msg: None) -> "Checkpoint":
+               log: Callable[[str], None] = lambda msg: None) -> Checkpoint:
         """Continue an existing checkpoint; its header must match `header`."""
         if not path.is_file():
             raise LenetMcuError(f"--resume: no checkpoint at {path} (run verify without --resume first)")
@@ -106,7 +106,7 @@ class Checkpoint:
             os.fsync(self._file.fileno())
             self._file.close()
 
-    def __enter__(self) -> "Checkpoint":
+    def __enter__(self) -> Checkpoint:
         return self
 
     def __exit__(self, *exc) -> None:

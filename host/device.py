@@ -9,8 +9,8 @@ import collections
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -150,7 +150,8 @@ class Device:
         return self._seq
 
     def _send(self, frame: bytes) -> None:
-        self.link.write(frame)
+        # A delimiter before the frame too: a lost delimiter then costs one frame, not two.
+        self.link.write(b"\x00" + frame)
         self.stats.frames_sent += 1
 
     def _frames(self, wait: float):
@@ -234,7 +235,7 @@ class Device:
         return hello
 
     # -- inference stream -----------------------------------------------------
-    def run(self, work: "WorkQueue | list[int]", infer_body: Callable[[int], bytes], window: int,
+    def run(self, work: WorkQueue | list[int], infer_body: Callable[[int], bytes], window: int,
             on_result: Callable[[int, proto.Result], None], stop: threading.Event | None = None) -> None:
         """Send INFER for the images `work` deals out; call on_result once per image.
 
@@ -370,13 +371,19 @@ class Device:
             self.stats.device_errors[code] = self.stats.device_errors.get(code, 0) + 1
             req = open_.get(frame.seq)
             if req is None:
-                # The device could not read a frame (seq unknown). With one request open it was
-                # probably that one: resend now (a duplicate answer would be dropped). With more
-                # open, the in-order rule or the timeout finds the lost one.
-                if frame.seq == proto.NO_SEQ and len(open_) == 1:
-                    only = next(iter(open_.values()))
-                    self.stats.resent_after_error += 1
-                    send(only, time.monotonic())
+                # The device could not read a frame and not even its seq. It answers in order,
+                # so that was most likely the oldest request still open: resend it now unless it
+                # was just resent (a wrong guess costs one duplicate answer, which is dropped).
+                if frame.seq == proto.NO_SEQ and open_:
+                    oldest = min(open_.values(), key=lambda r: r.send_no)
+                    now = time.monotonic()
+                    if now - oldest.sent_at > min(self.effective_timeout(), 2 * (self._latency or 0.0)):
+                        self.stats.resent_after_error += 1
+                        send(oldest, now)
+                return
+            if code == proto.ErrorCode.BAD_CRC:  # the seq survived in a damaged frame: a hint
+                self.stats.resent_after_error += 1
+                send(req, time.monotonic())
                 return
             req.rejections += 1
             if req.rejections >= 3 and code in _FATAL_ERRORS:

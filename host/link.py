@@ -122,7 +122,7 @@ class Link:
         except Exception:
             pass
 
-    def __enter__(self) -> "Link":
+    def __enter__(self) -> Link:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -44,6 +44,11 @@ class ErrorCode(enum.IntEnum):
 class Encoding(enum.IntEnum):
     RAW = 0
     RLE = 1
+    CTX = 2  # only if the device lists it in HELLO
+
+
+#: Encodings every device of protocol version 1 decodes; HELLO lists any others.
+BASE_ENCODINGS = frozenset({Encoding.RAW, Encoding.RLE})
 
 
 class FrameError(ValueError):
@@ -142,6 +147,13 @@ class Hello:
     max_payload: int
     board: str
     runtime: str
+    #: bit k set: the device decodes INFER encoding k besides RAW and RLE (0 on older firmware)
+    extra_encodings: int = 0
+
+    @property
+    def encodings(self) -> frozenset:
+        extra = {e for e in Encoding if self.extra_encodings >> int(e) & 1}
+        return BASE_ENCODINGS | extra
 
     @property
     def input_size(self) -> int:
@@ -169,7 +181,7 @@ def _unpack_str(body: bytes, offset: int) -> tuple[str, int]:
 
 def pack_hello(h: Hello) -> bytes:
     return _HELLO_FIXED.pack(
-        h.protocol_version, 1 if h.boot else 0, h.tick_kind, 0, h.tick_hz, h.ram_static_bytes,
+        h.protocol_version, 1 if h.boot else 0, h.tick_kind, h.extra_encodings, h.tick_hz, h.ram_static_bytes,
         h.arena_bytes, bytes.fromhex(h.model_sha256_prefix), h.input_scale, h.input_zero_point,
         h.output_scale, h.output_zero_point, *h.input_dims, h.output_count, h.max_payload,
     ) + _pack_str(h.board) + _pack_str(h.runtime)
@@ -178,12 +190,12 @@ def pack_hello(h: Hello) -> bytes:
 def parse_hello(body: bytes) -> Hello:
     if len(body) < _HELLO_FIXED.size:
         raise FrameError(f"HELLO body of {len(body)} bytes, expected at least {_HELLO_FIXED.size}")
-    (ver, flags, tick_kind, _reserved, tick_hz, ram, arena, sha, in_scale, in_zp, out_scale, out_zp,
+    (ver, flags, tick_kind, extra_encodings, tick_hz, ram, arena, sha, in_scale, in_zp, out_scale, out_zp,
      n, h, w, c, out_count, max_payload) = _HELLO_FIXED.unpack_from(body)
     board, off = _unpack_str(body, _HELLO_FIXED.size)
     runtime, _ = _unpack_str(body, off)
     return Hello(ver, bool(flags & 1), tick_kind, tick_hz, ram, arena, sha.hex(), in_scale, in_zp,
-                 out_scale, out_zp, (n, h, w, c), out_count, max_payload, board, runtime)
+                 out_scale, out_zp, (n, h, w, c), out_count, max_payload, board, runtime, extra_encodings)
 
 
 @dataclass(frozen=True)
@@ -284,10 +296,27 @@ def rle_decode(body: bytes, size: int) -> np.ndarray:
     return out
 
 
-def infer_body(tensor: np.ndarray, fill: int | None) -> bytes:
-    """RLE when it is shorter (fill given), RAW otherwise."""
-    raw = bytes([Encoding.RAW]) + np.asarray(tensor, dtype=np.int8).tobytes()
-    if fill is None:
-        return raw
-    rle = bytes([Encoding.RLE]) + rle_encode(tensor, fill)
-    return rle if len(rle) < len(raw) else raw
+def infer_body(tensor: np.ndarray, fill: int | None, ctx_code: bytes | None = None) -> bytes:
+    """The shortest INFER body: RAW, RLE (fill given) or CTX (its code given, see ctx_code.py)."""
+    bodies = [bytes([Encoding.RAW]) + np.asarray(tensor, dtype=np.int8).tobytes()]
+    if fill is not None:
+        bodies.append(bytes([Encoding.RLE]) + rle_encode(tensor, fill))
+        if ctx_code is not None:
+            bodies.append(bytes([Encoding.CTX, int(fill) & 0xFF]) + ctx_code)
+    return min(bodies, key=len)
+
+
+def decode_infer_body(body: bytes, size: int, width: int) -> np.ndarray:
+    """The input tensor of an INFER body (host reference of the device's decoders); FrameError if malformed."""
+    from lenet_mcu.host import ctx_code
+
+    if body[:1] == bytes([Encoding.RAW]) and len(body) == 1 + size:
+        return np.frombuffer(body[1:], dtype=np.int8).copy()
+    if body[:1] == bytes([Encoding.RLE]):
+        return rle_decode(body[1:], size)
+    if body[:1] == bytes([Encoding.CTX]) and len(body) >= 2:
+        try:
+            return ctx_code.decode(body[2:], body[1], size, width)
+        except ValueError as exc:
+            raise FrameError(f"CTX body: {exc}") from None
+    raise FrameError("unknown encoding or wrong length")

@@ -191,7 +191,7 @@ class QemuBoard:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, timeout: float = 15.0) -> "QemuBoard":
+    def start(self, timeout: float = 15.0) -> QemuBoard:
         if self._proc is not None:
             raise RuntimeError("QemuBoard already started")
         if not self.elf.is_file():
@@ -236,7 +236,7 @@ class QemuBoard:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "QemuBoard":
+    def __enter__(self) -> QemuBoard:
         return self.start()
 
     def __exit__(self, *exc) -> None:

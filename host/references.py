@@ -13,6 +13,7 @@ import numpy as np
 
 from lenet_mcu.artifacts import REFERENCES, TFLITE_MODEL
 from lenet_mcu.atomic import sha256_file
+from lenet_mcu.decision import predict
 from lenet_mcu.errors import LenetMcuError
 
 REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point")
@@ -27,6 +28,11 @@ class References:
     input_scale: float
     input_zero_point: int
     model_sha256: str | None = None  # of the .tflite the references were computed from
+    smallest_wins: bool = False      # RBF distances: the smallest output names the class (lenet_mcu.decision)
+
+    def predict(self, outputs: np.ndarray) -> np.ndarray:
+        """The class each row of outputs names, by this model's rule."""
+        return predict(outputs, self.smallest_wins)
 
     def check_model(self, sha256: str, artifacts: Path) -> None:
         """Refuse references computed from another model than the one in the artifacts folder."""
@@ -47,7 +53,7 @@ class References:
         return int(self.tflm_int8.shape[1])
 
     @classmethod
-    def load(cls, path: Path) -> "References":
+    def load(cls, path: Path) -> References:
         if not path.is_file():
             raise LenetMcuError(f"{path} not found: run the pipeline (lenet-mcu pipeline / evaluate) to make the host references first")
         try:
@@ -57,6 +63,7 @@ class References:
                     raise LenetMcuError(f"{path} lacks {', '.join(missing)} (expected keys {', '.join(REFERENCE_KEYS)})")
                 arrays = {k: npz[k] for k in REFERENCE_KEYS}
                 model_sha = str(npz["model_sha256"]) if "model_sha256" in npz.files else None
+                smallest = bool(npz["smallest_wins"]) if "smallest_wins" in npz.files else False
         except LenetMcuError:
             raise
         except Exception as exc:  # zip/npy corruption
@@ -75,7 +82,7 @@ class References:
             raise LenetMcuError(f"{path}: input_scale is {scale}, expected a positive number")
         return cls(arrays["labels"][:n].astype(np.uint8), arrays["float_pred"][:n].astype(np.uint8),
                    arrays["tflite_int8"].astype(np.int8), tflm, scale, int(arrays["input_zero_point"]),
-                   model_sha)
+                   model_sha, smallest)
 
 
 def model_sha256(artifacts: Path) -> str:

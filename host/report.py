@@ -11,6 +11,7 @@ import numpy as np
 from lenet_mcu import plots
 from lenet_mcu.artifacts import verify_dir
 from lenet_mcu.atomic import write_bytes, write_json, write_text
+from lenet_mcu.decision import rule_name
 from lenet_mcu.host import protocol as proto
 
 #: bits per byte on a UART with 8 data bits, no parity, one stop bit (8N1)
@@ -81,17 +82,18 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
                    "tick_hz": hello.tick_hz, "ram_static_bytes": hello.ram_static_bytes,
                    "arena_bytes": hello.arena_bytes, "max_payload": hello.max_payload,
                    "input_dims": list(hello.input_dims), "output_count": hello.output_count},
+        "decision": rule_name(refs.smallest_wins),
         "accuracy": {
             "device": _rate(int((dev_pred == labels).sum()), n),
             "float_model": _rate(int((refs.float_pred[idx] == labels).sum()), n),
-            "host_int8_tflite": _rate(int((tflite.argmax(axis=1) == labels).sum()), n) if n else None,
-            "tflm_reference": _rate(int((tflm.argmax(axis=1) == labels).sum()), n) if n else None,
+            "host_int8_tflite": _rate(int((refs.predict(tflite) == labels).sum()), n) if n else None,
+            "tflm_reference": _rate(int((refs.predict(tflm) == labels).sum()), n) if n else None,
             "per_class": per_class,
         },
         "agreement": {
             "float_model": _rate(int((dev_pred == refs.float_pred[idx]).sum()), n),
-            "host_int8_tflite": _rate(int((dev_pred == tflite.argmax(axis=1)).sum()), n) if n else None,
-            "tflm_reference": _rate(int((dev_pred == tflm.argmax(axis=1)).sum()), n) if n else None,
+            "host_int8_tflite": _rate(int((dev_pred == refs.predict(tflite)).sum()), n) if n else None,
+            "tflm_reference": _rate(int((dev_pred == refs.predict(tflm)).sum()), n) if n else None,
         },
         "bitexact": {
             "reference": "tflm_int8",
@@ -100,8 +102,9 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
             "first_differing_images": idx[differ_tflm][:20].tolist(),
             "vs_host_tflite_int8": {"images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,
                                     "max_abs_difference": int(diff_tflite.max()) if n else 0},
-            # The device reports its own argmax; it must be the first maximum of its outputs.
-            "device_argmax_inconsistent": int((dev_pred != outputs.argmax(axis=1)).sum()) if n else 0,
+            # The device reports its own class; it must be the first maximum of its outputs
+            # (the first minimum for an RBF model's distances).
+            "device_argmax_inconsistent": int((dev_pred != refs.predict(outputs)).sum()) if n else 0,
         },
         "ticks": tick_stats,
         "throughput": {
@@ -140,6 +143,7 @@ def render_markdown(rep: dict) -> str:
         "",
         "| measure | value |",
         "|---|---|",
+        f"| predicted class | {rep.get('decision', rule_name(False))} of the {dev['output_count']} outputs |",
         f"| on-device accuracy | {_pct(acc['device'])} |",
         f"| float model accuracy (same images) | {_pct(acc['float_model'])} |",
         f"| host int8 (tflite-runtime) accuracy | {_pct(acc['host_int8_tflite'])} |",

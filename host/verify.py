@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lenet_mcu.artifacts import REFERENCES, verify_dir
 from lenet_mcu.errors import LenetMcuError
@@ -115,13 +115,15 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                resume: bool = False, data_dir=None, window: int | None = None, timeout: float = 2.0,
                hello_timeout: float = 10.0, progress: bool = True, reports: bool = True,
                on_result: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
-               devices: int = 0, elf=None, machine: str | None = None, icount: bool = True) -> dict:
+               devices: int = 0, elf=None, machine: str | None = None, icount: bool = True,
+               ctx: bool = True) -> dict:
     """Run the serial check on one or several devices; return the report dict (also written to artifacts/verify/).
 
     `port`: one URL or a list of them. `devices`: start that many emulated boards
     running `elf` (attached: they stop when the check ends), in addition to the
     ports. Images are dealt to the devices as they ask for work; a device that
     fails hands its open images to the others. One checkpoint, one report.
+    `ctx=False` keeps to RAW/RLE even where the device offers CTX (benchmarks).
 
     Raises LenetMcuError for user errors (stale firmware, bad port...) and
     VerifyFailed (exit 1) if any device output byte differs from the TFLM reference.
@@ -143,9 +145,6 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
     out_dir = verify_dir(artifacts)
     header = {"model_sha256": sha, "count": refs.count, "output_count": refs.output_count}
     fill = refs.input_zero_point
-
-    def body(index: int) -> bytes:
-        return proto.infer_body(inputs[index], fill)
 
     with contextlib.ExitStack() as stack:
         if devices:
@@ -169,10 +168,13 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         # a stale device changes nothing.
         _in_parallel([shard.device.handshake for shard in shards])
         hello = shards[0].device.hello
+        bodies = _InferBodies(inputs, fill, hello.input_dims, log)
         ckpt_path = out_dir / CHECKPOINT_FILE
         _clear_reports(out_dir)
         ckpt = stack.enter_context(_open_checkpoint(ckpt_path, header, resume, log))
         todo = [i for i in range(total) if i not in ckpt.records]
+        if ctx and any(proto.Encoding.CTX in s.device.hello.encodings for s in shards):
+            bodies.code_ctx(todo)
         if resume:
             log(f"resuming: {total - len(todo)} of {total} results already in {ckpt_path}")
         bar = _progress(total, total - len(todo), progress)
@@ -199,7 +201,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         def serve(shard: _Shard) -> None:
             t0 = time.monotonic()
             try:
-                shard.device.run(work, body, shard.window, recorder(shard), stop)
+                shard.device.run(work, bodies.for_device(shard.device.hello), shard.window, recorder(shard), stop)
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 shard.error = exc
                 if not isinstance(exc, LenetMcuError) or len(shards) == 1:
@@ -266,6 +268,48 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         raise VerifyFailed(f"{bitexact['images_differing']} of {rep['images']} images differ from the TFLM reference "
                            f"(largest difference {bitexact['max_abs_difference']}); see {out_dir / 'report.md'}")
     return rep
+
+
+class _InferBodies:
+    """The INFER body of each image for each device: the shortest encoding that device decodes.
+
+    CTX codes are made for all images of the run at once (that is what makes
+    them cheap); devices that do not list CTX in HELLO get RLE or RAW."""
+
+    def __init__(self, inputs, fill: int, input_dims, log):
+        self.inputs, self.fill, self.log = inputs, fill, log
+        self.width = int(input_dims[2]) * int(input_dims[3])
+        self.ctx: dict[int, bytes] = {}
+        self._plain: dict[int, bytes] = {}
+
+    def code_ctx(self, indices: list[int]) -> None:
+        from lenet_mcu.host import ctx_code
+
+        if not indices:
+            return
+        t0 = time.monotonic()
+        codes = ctx_code.encode_batch(self.inputs[indices], self.fill, self.width)
+        self.ctx = dict(zip(indices, codes, strict=True))
+        self.log(f"coded {len(indices)} inputs with CTX in {time.monotonic() - t0:.1f} s")
+
+    def plain(self, index: int) -> bytes:
+        body = self._plain.get(index)
+        if body is None:
+            body = self._plain[index] = proto.infer_body(self.inputs[index], self.fill)
+        return body
+
+    def for_device(self, hello: proto.Hello) -> Callable[[int], bytes]:
+        if proto.Encoding.CTX not in hello.encodings or not self.ctx:
+            return self.plain
+
+        def body(index: int) -> bytes:
+            code = self.ctx.get(index)
+            if code is None:
+                return self.plain(index)
+            ctx = bytes([proto.Encoding.CTX, self.fill & 0xFF]) + code
+            return ctx if len(ctx) <= 1 + self.inputs[index].size else self.plain(index)
+
+        return body
 
 
 def _in_parallel(calls) -> None:

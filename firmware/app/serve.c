@@ -55,7 +55,7 @@ void serve_send_hello(int boot, uint16_t seq)
     b[0] = PROTO_VERSION;
     b[1] = boot ? 1 : 0;
     b[2] = tick_kind;
-    b[3] = 0;
+    b[3] = (uint8_t)PROTO_EXTRA_ENCODINGS;
     put_u32(b + 4, tick_hz);
     put_u32(b + 8, board_ram_static_bytes());
     put_u32(b + 12, runtime_arena_bytes());
@@ -109,6 +109,12 @@ static void infer(const struct proto_frame *f)
             return;
         }
         break;
+    case ENC_CTX:
+        if (ctx_decode(data, n, input, MODEL_INPUT_BYTES, MODEL_INPUT_W * MODEL_INPUT_C) != 0) {
+            send_error(f->seq, ERR_BAD_INPUT);
+            return;
+        }
+        break;
     default:
         send_error(f->seq, ERR_BAD_INPUT);
         return;
@@ -130,9 +136,11 @@ static void infer(const struct proto_frame *f)
     }
 
     uint8_t b[6 + MODEL_OUTPUT_COUNT];
-    size_t best = 0; /* first maximum, like numpy.argmax */
+    /* The class: the first maximum, like numpy.argmax; for distance outputs (an RBF
+       output layer, MODEL_SMALLEST_WINS) the first minimum, like numpy.argmin. */
+    size_t best = 0;
     for (size_t i = 1; i < MODEL_OUTPUT_COUNT; i++)
-        if (output[i] > output[best])
+        if (MODEL_SMALLEST_WINS ? output[i] < output[best] : output[i] > output[best])
             best = i;
     put_u32(b, ticks);
     b[4] = (uint8_t)best;

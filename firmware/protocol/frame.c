@@ -43,6 +43,10 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
         return RX_ERROR;
     }
     if (crc32_update(0, rx->buf, payload) != get_u32(rx->buf + payload)) {
+        /* The header may have survived: its seq, as a hint, lets the host
+         * resend just that request instead of waiting for a timeout. */
+        if (rx->buf[0] == PROTO_VERSION)
+            frame->seq = get_u16(rx->buf + 2);
         *error = ERR_BAD_CRC;
         return RX_ERROR;
     }
@@ -62,7 +66,7 @@ int proto_send(proto_write_fn write, uint8_t type, uint16_t seq,
 {
     enum { RAW_MAX = PROTO_HEADER_BYTES + PROTO_TX_MAX_BODY + PROTO_CRC_BYTES };
     static uint8_t raw[RAW_MAX];
-    static uint8_t enc[RAW_MAX + RAW_MAX / 254 + 2];
+    static uint8_t enc[1 + RAW_MAX + RAW_MAX / 254 + 2];
 
     if (body_len > PROTO_TX_MAX_BODY)
         return -1;
@@ -73,7 +77,10 @@ int proto_send(proto_write_fn write, uint8_t type, uint16_t seq,
         raw[PROTO_HEADER_BYTES + i] = body[i];
     size_t payload = PROTO_HEADER_BYTES + body_len;
     put_u32(raw + payload, crc32_update(0, raw, payload));
-    size_t n = cobs_encode(raw, payload + PROTO_CRC_BYTES, enc);
+    /* A delimiter before the frame too: if the previous frame's delimiter was
+     * lost, only that frame is lost, not this one with it. */
+    enc[0] = 0;
+    size_t n = 1 + cobs_encode(raw, payload + PROTO_CRC_BYTES, enc + 1);
     enc[n++] = 0;
     write(enc, n);
     return 0;

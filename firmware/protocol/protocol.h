@@ -43,7 +43,11 @@ enum proto_error {
     ERR_RUNTIME = 8
 };
 
-enum proto_encoding { ENC_RAW = 0, ENC_RLE = 1 };
+enum proto_encoding { ENC_RAW = 0, ENC_RLE = 1, ENC_CTX = 2 };
+
+/* Encodings beyond RAW and RLE this firmware decodes: HELLO byte 3, bit k =
+ * encoding k (older firmware sends 0 there). */
+#define PROTO_EXTRA_ENCODINGS (1u << ENC_CTX)
 
 /* --- building blocks ----------------------------------------------------- */
 
@@ -62,6 +66,11 @@ long cobs_decode(const uint8_t *in, size_t n, uint8_t *out);
 /* Decode an RLE INFER body (fill byte, then skip/count/literal runs) into
  * exactly `size` int8 elements. 0 = ok, -1 = malformed or wrong count. */
 int rle_decode(const uint8_t *body, size_t n, int8_t *out, size_t size);
+
+/* Decode a CTX INFER body (fill byte, then the arithmetic code) into exactly
+ * `size` int8 elements read as rows of `width`. 0 = ok, -1 = malformed
+ * (bytes left unread, or size not a multiple of width). */
+int ctx_decode(const uint8_t *body, size_t n, int8_t *out, size_t size, size_t width);
 
 /* --- frames ---------------------------------------------------------------- */
 

@@ -47,6 +47,7 @@ def test_model_info_reads_tensors_ops_and_sha256(tmp_path):
     prefix = bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", defines["MODEL_SHA256_PREFIX_BYTES"]))
     assert prefix == bytes.fromhex(info.sha256)[:8]
     assert defines["MODEL_NAME"] == '"lenet5_int8.tflite"'
+    assert defines["MODEL_SMALLEST_WINS"] == "0"  # no distance (RBF) output: the largest output wins
 
 
 @pytest.mark.parametrize("value", [0.003921569, 1 / 256, 1e-30, 3.0, 123456789.0, 2.5e-7, 0.0078125])

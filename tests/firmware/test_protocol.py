@@ -11,7 +11,7 @@ import pytest
 from cobs import cobs
 
 from lenet_mcu.firmware.build import build_protocol_lib
-from lenet_mcu.host import protocol
+from lenet_mcu.host import ctx_code, protocol
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
                                 reason="needs gcc and make for the host build of the protocol")
@@ -31,6 +31,8 @@ def lib(tmp_path_factory):
     lib.cobs_decode.restype = ctypes.c_long
     lib.rle_decode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
     lib.rle_decode.restype = ctypes.c_int
+    lib.ctx_decode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
+    lib.ctx_decode.restype = ctypes.c_int
     return lib
 
 
@@ -142,3 +144,75 @@ def test_rle_decode_rejects_malformed_bodies_like_the_host(lib):
         else:
             assert np.array_equal(c, py), body
     assert c_rle(lib, b"\x00" + b"\xff\x00" * 4, size) is None
+
+
+# --- CTX: the context-modelled arithmetic code --------------------------------
+
+def c_ctx(lib, body: bytes, size: int, width: int) -> np.ndarray | None:
+    out = ctypes.create_string_buffer(size)
+    if lib.ctx_decode(body, len(body), out, size, width) != 0:
+        return None
+    return np.frombuffer(out.raw, dtype=np.int8)
+
+
+def py_ctx(body: bytes, size: int, width: int) -> np.ndarray | None:
+    try:
+        return ctx_code.decode(body[1:], body[0], size, width)
+    except ValueError:
+        return None
+
+
+def _digits(rng, n):
+    """Digit-like int8 inputs: a bright blob with soft edges on a background of -128."""
+    x = np.full((n, 32, 32, 1), -128, np.int8)
+    for k in range(n):
+        r, c = rng.integers(4, 20, size=2)
+        h, w = rng.integers(4, 10, size=2)
+        x[k, r:r + h, c:c + w, 0] = rng.integers(-128, 128, size=(h, w))
+        x[k, r + 1:r + h - 1, c + 1:c + w - 1, 0] = 127
+    return x
+
+
+def test_ctx_decode_equals_host_reference_and_beats_rle(lib):
+    rng = np.random.default_rng(5)
+    size, width = 32 * 32, 32
+    digits = _digits(rng, 40)
+    codes = ctx_code.encode_batch(digits, -128, width)
+    assert codes == [ctx_code.encode(x, -128, width) for x in digits]  # the batch coder is the reference's twin
+    for x, code in zip(digits, codes, strict=True):
+        body = bytes([0x80]) + code
+        assert np.array_equal(c_ctx(lib, body, size, width), x.ravel())
+        assert np.array_equal(py_ctx(body, size, width), x.ravel())
+        assert len(code) + 1 < len(protocol.rle_encode(x, -128))
+    # Inputs nobody tuned for: random int8 with any fill value, and tensors of another shape.
+    for fill in (-128, 0, 57):
+        x = rng.integers(-128, 128, size=size).astype(np.int8)
+        body = bytes([fill & 0xFF]) + ctx_code.encode(x, fill, width)
+        assert np.array_equal(c_ctx(lib, body, size, width), x)
+    x = rng.integers(-3, 3, size=6 * 7).astype(np.int8)
+    body = bytes([0]) + ctx_code.encode(x, 0, 7)
+    assert np.array_equal(c_ctx(lib, body, 42, 7), x) and np.array_equal(py_ctx(body, 42, 7), x)
+
+
+def test_ctx_decode_rejects_malformed_bodies_like_the_host(lib):
+    rng = np.random.default_rng(6)
+    size, width = 32 * 32, 32
+    good = bytes([0x80]) + ctx_code.encode(_digits(rng, 1)[0], -128, width)
+    assert c_ctx(lib, good + b"\x01\x02\x03\x04", size, width) is None  # bytes the decoder never reads
+    assert c_ctx(lib, b"", size, width) is None
+    assert c_ctx(lib, good, size, 33) is None  # size not a multiple of the row width
+    rejected = 0
+    for k in range(600):
+        if k % 2:
+            body = bytearray(good)
+            for _ in range(int(rng.integers(1, 4))):
+                body[int(rng.integers(0, len(body)))] ^= 1 << int(rng.integers(0, 8))
+            body = bytes(body[: int(rng.integers(1, len(body) + 8))])
+        else:
+            body = rng.integers(0, 256, size=int(rng.integers(1, 400))).astype(np.uint8).tobytes()
+        c, py = c_ctx(lib, body, size, width), py_ctx(body, size, width)
+        assert (c is None) == (py is None), body.hex()
+        if c is not None:
+            assert np.array_equal(c, py)
+        rejected += c is None
+    assert 0 < rejected < 600

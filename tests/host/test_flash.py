@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash, qemu
 

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-
 from fake_device import ChattyServer, SilentServer
 from host_fixtures import make_synthetic
+
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host.link import Link
 from lenet_mcu.host.verify import run_verify

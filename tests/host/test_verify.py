@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
-
 from fake_device import FakeDevice, LossyProxy
 from host_fixtures import make_synthetic
+
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import checkpoint
+from lenet_mcu.host import protocol as proto
 from lenet_mcu.host.verify import VerifyFailed, run_verify
 
 pytestmark = pytest.mark.base
@@ -145,7 +146,9 @@ def test_interrupted_run_resumes_without_duplicates(synth, artifacts):
     class Stop(KeyboardInterrupt):
         pass
 
-    def interrupt_after_80(index, seen=[]):
+    seen = []
+
+    def interrupt_after_80(index):
         seen.append(index)
         if len(seen) == 80:
             raise Stop()
@@ -276,7 +279,9 @@ def test_resume_with_another_number_of_devices(synth, artifacts):
     class Stop(KeyboardInterrupt):
         pass
 
-    def interrupt_after_60(index, seen=[]):
+    seen = []
+
+    def interrupt_after_60(index):
         seen.append(index)
         if len(seen) == 60:
             raise Stop()
@@ -348,3 +353,38 @@ def test_a_device_that_resets_on_every_request_is_diagnosed(synth, artifacts):
     with FakeDevice(**synth.device_kwargs(), reset_on_infer=True) as dev:
         with pytest.raises(LenetMcuError, match="resets when it infers"):
             _verify(synth, artifacts, dev.url, limit=20)
+
+
+def test_ctx_encoding_is_used_when_the_device_offers_it(synth, artifacts):
+    ctx = 1 << int(proto.Encoding.CTX)
+    with FakeDevice(**synth.device_kwargs()) as old, FakeDevice(**synth.device_kwargs(), extra_encodings=ctx) as new:
+        rep_old = _verify(synth, artifacts, old.url, limit=60)
+        rep_new = _verify(synth, artifacts, new.url, limit=60)
+    assert rep_old["result"] == rep_new["result"] == "pass"
+    old_bytes = rep_old["throughput"]["wire"]["bytes_to_device_per_image"]
+    new_bytes = rep_new["throughput"]["wire"]["bytes_to_device_per_image"]
+    assert new_bytes < old_bytes, (old_bytes, new_bytes)  # random blobs; MNIST gains more (benchmarks/verify.py)
+    assert proto.Encoding.CTX not in old.encodings_seen and new.encodings_seen.get(proto.Encoding.CTX, 0) >= 60
+
+
+@pytest.mark.parametrize("device_picks_smallest", [True, False])
+def test_rbf_model_smallest_output_wins(tmp_path, device_picks_smallest):
+    """references.npz says smallest_wins (an RBF model's distances): accuracy, agreement and the
+    device's own class all follow argmin; a device still reporting the largest is caught."""
+    rbf = make_synthetic(tmp_path / "rbf", seed=1, smallest_wins=True)
+    limit = 200
+    with FakeDevice(**rbf.device_kwargs(), smallest_wins=device_picks_smallest) as dev:
+        rep = _verify(rbf, rbf.artifacts, dev.url, limit=limit)
+    assert rep["result"] == "pass" and rep["bitexact"]["images_differing"] == 0  # the bytes are right either way
+    assert "smallest" in rep["decision"]
+    want = rbf.tflm[:limit].argmin(axis=1)
+    assert rep["accuracy"]["tflm_reference"] == pytest.approx(float(np.mean(want == rbf.labels[:limit])))
+    assert rep["accuracy"]["tflm_reference"] > 0.8  # the labels follow argmin, not argmax
+    if device_picks_smallest:
+        assert rep["accuracy"]["device"] == rep["accuracy"]["tflm_reference"]
+        assert rep["agreement"]["tflm_reference"] == 1.0
+        assert rep["bitexact"]["device_argmax_inconsistent"] == 0
+    else:
+        assert rep["bitexact"]["device_argmax_inconsistent"] > limit // 2
+        assert rep["agreement"]["tflm_reference"] < 0.5
+    assert "smallest wins" in (rbf.artifacts / "verify" / "report.md").read_text()

@@ -10,7 +10,6 @@ import textwrap
 import time
 
 import pytest
-
 from fake_device import FakeDevice
 from host_fixtures import make_synthetic
 

@@ -75,8 +75,10 @@ class FakeDevice(_Server):
     def __init__(self, table: dict[bytes, np.ndarray], sha_prefix: str, input_scale: float, input_zero_point: int,
                  output_count: int = 10, boot_hello: bool = True, reset_after: int | None = None,
                  delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None,
-                 runtime: str = "fake", hang_after: int | None = None, reset_on_infer: bool = False):
+                 runtime: str = "fake", hang_after: int | None = None, reset_on_infer: bool = False,
+                 extra_encodings: int = 0, smallest_wins: bool = False):
         super().__init__()
+        self.smallest_wins = smallest_wins  # reports the first minimum as the class, like an RBF model's firmware
         self.table = table
         self.alter = alter or {}
         self.boot_hello = boot_hello
@@ -90,10 +92,11 @@ class FakeDevice(_Server):
             arena_bytes=6789, model_sha256_prefix=sha_prefix, input_scale=input_scale,
             input_zero_point=input_zero_point, output_scale=1 / 256, output_zero_point=-128,
             input_dims=(1, 32, 32, 1), output_count=output_count, max_payload=proto.MAX_PAYLOAD,
-            board="fake-board", runtime=runtime)
+            board="fake-board", runtime=runtime, extra_encodings=extra_encodings)
         self.results_sent = 0
         self.resets = 0
         self.infer_received = 0
+        self.encodings_seen: dict[int, int] = {}  # INFER encoding byte -> frames
         self.requested: list[bytes] = []  # input tensors in the order INFERs arrived
 
     def _hello_frame(self, boot: bool, seq: int) -> bytes:
@@ -149,13 +152,12 @@ class FakeDevice(_Server):
 
     def _infer(self, frame: proto.Frame, size: int) -> bytes:
         body = frame.body
+        if body:
+            self.encodings_seen[body[0]] = self.encodings_seen.get(body[0], 0) + 1
         try:
-            if body[:1] == bytes([proto.Encoding.RAW]) and len(body) == 1 + size:
-                tensor = np.frombuffer(body[1:], dtype=np.int8)
-            elif body[:1] == bytes([proto.Encoding.RLE]):
-                tensor = proto.rle_decode(body[1:], size)
-            else:
-                raise proto.FrameError("bad encoding")
+            if body[:1] == bytes([proto.Encoding.CTX]) and not self.hello.extra_encodings:
+                raise proto.FrameError("encoding not offered in HELLO")
+            tensor = proto.decode_infer_body(body, size, self.hello.input_dims[2] * self.hello.input_dims[3])
         except proto.FrameError:
             return proto.encode_frame(proto.MsgType.ERROR, frame.seq, bytes([proto.ErrorCode.BAD_INPUT]))
         key = tensor.tobytes()
@@ -166,7 +168,8 @@ class FakeDevice(_Server):
         self.results_sent += 1
         ticks = 100_000 + (sum(key[:64]) % 997)
         return proto.encode_frame(proto.MsgType.RESULT, frame.seq,
-                                  proto.pack_result(ticks, int(np.argmax(outputs)), outputs))
+                                  proto.pack_result(ticks, int(np.argmin(outputs) if self.smallest_wins
+                                                                   else np.argmax(outputs)), outputs))
 
 
 class LossyProxy(_Server):

@@ -44,7 +44,10 @@ def bad_cases(rng):
     x = random_input(rng)
     ok_rle = P.rle_encode(x, -128)
     return [
-        ("bad CRC", raw_frame(good_hdr(P.MsgType.HELLO_REQUEST, 5), crc_ok=False), P.ErrorCode.BAD_CRC, P.NO_SEQ),
+        # A damaged frame whose header survived names its seq as a hint; without the version byte it cannot.
+        ("bad CRC", raw_frame(good_hdr(P.MsgType.HELLO_REQUEST, 5), crc_ok=False), P.ErrorCode.BAD_CRC, 5),
+        ("bad CRC and version", raw_frame(P.HEADER.pack(7, P.MsgType.INFER, 6), crc_ok=False), P.ErrorCode.BAD_CRC,
+         P.NO_SEQ),
         ("not COBS", b"\x05ab\x00", P.ErrorCode.BAD_FRAME, P.NO_SEQ),
         ("shorter than header+CRC", raw_frame(b"\x01\x01"), P.ErrorCode.BAD_FRAME, P.NO_SEQ),
         ("oversize", bytes(rng.integers(1, 256, 3000, dtype=np.uint8)) + b"\x00", P.ErrorCode.TOO_LONG, P.NO_SEQ),

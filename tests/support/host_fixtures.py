@@ -44,7 +44,8 @@ def _write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
     (folder / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.tobytes())
 
 
-def make_synthetic(root: Path, seed: int = 0) -> Synthetic:
+def make_synthetic(root: Path, seed: int = 0, smallest_wins: bool = False) -> Synthetic:
+    """smallest_wins: the references are distances (an RBF model), the smallest output names the class."""
     rng = np.random.default_rng(seed)
     images = np.zeros((TEST_COUNT, 28, 28), np.uint8)
     for i in range(TEST_COUNT):
@@ -60,15 +61,16 @@ def make_synthetic(root: Path, seed: int = 0) -> Synthetic:
     model = rng.bytes(4096)
     (artifacts / "lenet5_int8.tflite").write_bytes(model)
     tflm = rng.integers(-128, 128, size=(TEST_COUNT, 10)).astype(np.int8)
-    # Make most labels the reference's argmax so accuracy numbers are not trivial.
+    # Make most labels the reference's prediction so accuracy numbers are not trivial.
+    winner = tflm.argmin(axis=1) if smallest_wins else tflm.argmax(axis=1)
     agree = rng.random(TEST_COUNT) < 0.9
-    labels_ref = np.where(agree, tflm.argmax(axis=1), labels).astype(np.uint8)
+    labels_ref = np.where(agree, winner, labels).astype(np.uint8)
     _write_idx(data_dir, images, labels_ref)
-    float_pred = np.where(rng.random(TEST_COUNT) < 0.95, tflm.argmax(axis=1), labels_ref).astype(np.uint8)
+    float_pred = np.where(rng.random(TEST_COUNT) < 0.95, winner, labels_ref).astype(np.uint8)
     tflite = tflm.copy()
     tflite[::97, 0] = np.clip(tflite[::97, 0].astype(int) + 1, -128, 127)  # host runtime differs a little
     np.savez(artifacts / "references.npz", labels=labels_ref, float_pred=float_pred, tflite_int8=tflite,
              tflm_int8=tflm, input_scale=INPUT_SCALE, input_zero_point=np.int32(INPUT_ZERO_POINT),
-             model_sha256=np.str_(hashlib.sha256(model).hexdigest()))
+             model_sha256=np.str_(hashlib.sha256(model).hexdigest()), smallest_wins=np.bool_(smallest_wins))
     inputs = mnist.quantize_input(mnist.preprocess(images), INPUT_SCALE, INPUT_ZERO_POINT)
     return Synthetic(artifacts, data_dir, hashlib.sha256(model).hexdigest(), labels_ref, tflm, inputs)
