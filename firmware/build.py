@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lenet_mcu import atomic
+from lenet_mcu import atomic, boards
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import FIRMWARE_DIR
 
@@ -29,7 +29,7 @@ def check_toolchain(prefix: str = "arm-none-eabi-") -> None:
         raise LenetMcuError("make not found: install make")
 
 
-def _run_make(args: list[str], build_dir: Path, what: str) -> None:
+def _run_make(args: list[str], build_dir: Path, what: str, board: boards.Board | None = None) -> None:
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
     jobs = str(os.cpu_count() or 1)
@@ -37,7 +37,31 @@ def _run_make(args: list[str], build_dir: Path, what: str) -> None:
                           capture_output=True, text=True)
     atomic.write_text(log, proc.stdout + proc.stderr)
     if proc.returncode != 0:
+        too_big = _does_not_fit(proc.stderr, board) if board is not None else None
+        if too_big:
+            raise LenetMcuError(f"{too_big} (full log: {log})")
         raise LenetMcuError(f"{what} failed: {_first_cause(proc.stderr)} (full log: {log})")
+
+
+# The linker's memory regions (firmware/boards/<name>/<name>.ld) and the record field that sizes them.
+_REGION_SIZE = {"FLASH": "flash_bytes", "RAM": "ram_bytes", "SRAM": "ram_bytes"}
+
+
+def _does_not_fit(stderr: str, board: boards.Board) -> str | None:
+    """'does not fit' with needed vs available bytes, if the linker ran out of a memory region."""
+    over = re.findall(r"region `(\w+)' overflowed by (\d+) bytes", stderr)
+    parts = []
+    for region, excess in over:
+        field = _REGION_SIZE.get(region)
+        if field is None:
+            parts.append(f"{region} overflowed by {int(excess):,} bytes")
+            continue
+        available = getattr(board, field)
+        kind = "flash" if field == "flash_bytes" else "RAM"
+        parts.append(f"needs {available + int(excess):,} bytes of {kind}, the board has {available:,}")
+    if not parts:
+        return None
+    return f"the firmware does not fit board {board.name}: " + "; ".join(parts)
 
 
 def _first_cause(stderr: str) -> str:
@@ -60,17 +84,19 @@ def _make_vars(runtime: str, model_dir: Path, build_dir: Path, board: str,
 
 
 def build_firmware(runtime: str, model_dir: str | os.PathLike, build_dir: str | os.PathLike, *,
-                   board: str = "stm32f405", make_vars: dict[str, str] | None = None) -> Path:
+                   board: str = boards.DEFAULT_BOARD, make_vars: dict[str, str] | None = None) -> Path:
     """Build firmware.elf (+ .bin, .map) for `runtime` from a codegen output dir.
 
     Returns the path of firmware.elf; BUILD_DIR/size.json holds size_report().
     `make_vars` adds make variables (e.g. {"HSE_HZ": "25000000"}, {"TFLM_DIR": ...},
-    or {"RUNTIME_DIR": ""} for a model dir that brings its own runtime)."""
+    or {"RUNTIME_DIR": ""} for a model dir that brings its own runtime).
+    A firmware too big for the board's memory fails with the bytes it needs and has."""
+    record = boards.get(board)
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     if not (model_dir / "model_info.h").is_file():
         raise LenetMcuError(f"{model_dir} has no model_info.h: run `lenet-mcu codegen --runtime {runtime}` first")
     check_toolchain()
-    _run_make(_make_vars(runtime, model_dir, build_dir, board, make_vars), build_dir, "firmware build")
+    _run_make(_make_vars(runtime, model_dir, build_dir, board, make_vars), build_dir, "firmware build", record)
     elf = build_dir / "firmware.elf"
     if not elf.is_file():
         raise LenetMcuError(f"firmware build produced no {elf}")

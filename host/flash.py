@@ -1,13 +1,14 @@
-"""Put the firmware on a target: the QEMU emulator (detached) or a real STM32F405 via a debug probe.
+"""Put the firmware on a target: the board's QEMU emulator (detached) or the real board via a debug probe.
 
-QEMU (`--target qemu-stm32f405`) runs detached in its own process group so it
-outlives the `flash` command; `artifacts/qemu.json` records pid, port, ELF and
+QEMU (`--target qemu`) runs detached in its own process group so it outlives
+the `flash` command; `artifacts/qemu.json` records pid, port, board, ELF and
 its sha256, and `stop` kills that process group. Verify finds the serial URL
-there.
+there. The machine and its options come from the board's record
+(lenet_mcu.boards).
 
-Real boards (`--target stm32f405`) are programmed with openocd (program +
-verify + reset), st-flash or pyocd. `dry_run=True` returns the exact command
-line without running it.
+Real boards (`--target board`) are programmed with openocd (program + verify +
+reset), st-flash or pyocd, with the target names of the board's record.
+`dry_run=True` returns the exact command line without running it.
 """
 from __future__ import annotations
 
@@ -18,19 +19,30 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lenet_mcu import boards
 from lenet_mcu.artifacts import QEMU_LOG, QEMU_STATE
+from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import qemu
 
-QEMU_TARGET = "qemu-stm32f405"
-BOARD_TARGET = "stm32f405"
+QEMU_TARGET = "qemu"
+BOARD_TARGET = "board"
 TARGETS = (QEMU_TARGET, BOARD_TARGET)
 PROBES = ("openocd", "st-flash", "pyocd")
-FLASH_BASE = "0x08000000"
-PYOCD_TARGET = "stm32f405rgtx"  # from the STM32F4 CMSIS pack (`pyocd pack install stm32f405rg`)
 
 
 # --- QEMU ------------------------------------------------------------------
+
+def qemu_machine(board: str = DEFAULT_BOARD) -> dict:
+    """The board's QEMU machine and options, as keyword arguments of host.qemu's launchers."""
+    record = boards.get(board)
+    record.qemu_args()  # a one-line error for a board QEMU does not emulate
+    return {"machine": record.qemu_machine, "extra_args": record.qemu_options}
+
+
+def qemu_command(elf: Path, port: int, icount: bool = True, board: str = DEFAULT_BOARD) -> list[str]:
+    """The emulator command line for `board` (what `flash --dry-run` prints)."""
+    return qemu.command(elf, port, icount, **qemu_machine(board))
 
 def check_arm_elf(path: Path) -> None:
     """One-line error unless `path` is a whole 32-bit little-endian ARM ELF file."""
@@ -42,7 +54,7 @@ def check_arm_elf(path: Path) -> None:
         raise LenetMcuError(f"firmware {path} is not an ELF file (expected the firmware.elf of `lenet-mcu build`)")
     if len(data) >= 20 and (data[4] != 1 or data[5] != 1 or int.from_bytes(data[18:20], "little") != 40):
         # not ELFCLASS32, little-endian, EM_ARM
-        raise LenetMcuError(f"firmware {path} is an ELF file for another machine, expected 32-bit ARM (Cortex-M4)")
+        raise LenetMcuError(f"firmware {path} is an ELF file for another machine, expected 32-bit ARM (Cortex-M)")
     if len(data) < 52:
         raise LenetMcuError(f"firmware {path} is cut short: {len(data)} bytes, less than an ELF header; "
                             "rebuild it (`lenet-mcu build`)")
@@ -69,14 +81,15 @@ def running_qemu(artifacts: Path) -> dict | None:
 
 
 def start_qemu(artifacts: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0,
-               port: int | None = None, **record) -> dict:
-    """Start QEMU detached with `elf`; its state goes to artifacts/qemu.json, its output to qemu.log.
+               port: int | None = None, board: str = DEFAULT_BOARD, **record) -> dict:
+    """Start QEMU detached with `elf` on `board`'s machine; its state goes to artifacts/qemu.json,
+    its output to qemu.log.
 
     `port` fixes the TCP port (default: a free one), e.g. to restart the emulator
     under a running verify."""
     check_arm_elf(elf)
     return qemu.start_detached(qemu_state_file(artifacts), Path(artifacts) / QEMU_LOG, elf, icount=icount,
-                               boot_timeout=boot_timeout, port=port, **record)
+                               boot_timeout=boot_timeout, port=port, board=board, **qemu_machine(board), **record)
 
 
 def stop_qemu(artifacts: Path) -> dict | None:
@@ -84,13 +97,14 @@ def stop_qemu(artifacts: Path) -> dict | None:
     return qemu.stop_detached(qemu_state_file(artifacts))
 
 
-def flash_qemu(artifacts: Path, elf: Path, runtime: str = "native", icount: bool = True, log=None) -> dict:
+def flash_qemu(artifacts: Path, elf: Path, runtime: str = "native", icount: bool = True, log=None,
+               board: str = DEFAULT_BOARD) -> dict:
     """(Re)start QEMU with the firmware `elf`; returns the state (url, pid, port, elf...)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     old = stop_qemu(artifacts)
     if old is not None:
         log(f"stopped the QEMU that was running (pid {old['pid']}, {old['url']})")
-    return start_qemu(artifacts, Path(elf), icount=icount, runtime=runtime)
+    return start_qemu(artifacts, Path(elf), icount=icount, board=board, runtime=runtime)
 
 
 # --- real boards -------------------------------------------------------------
@@ -105,33 +119,43 @@ class ProbePlan:
         return shlex.join(self.command)
 
 
-def probe_plan(probe: str, elf: Path, interface: str = "stlink", pyocd_target: str = PYOCD_TARGET) -> ProbePlan:
+def probe_plan(probe: str, elf: Path, interface: str | None = None, pyocd_target: str | None = None,
+               board: str = DEFAULT_BOARD) -> ProbePlan:
+    """The command that programs `board` with `probe`; the targets come from the board's record."""
+    record = boards.get(board)
     elf = Path(elf).resolve()
+    if probe not in PROBES:
+        raise LenetMcuError(f"probe {probe!r} is unknown, expected one of {', '.join(PROBES)}")
+    if probe not in record.probe.tools:
+        served = record.probe.tools
+        raise LenetMcuError(f"board {board}: {probe} does not program it; "
+                            + ("use " + " or ".join(f"--probe {t}" for t in served) if served else record.probe.other))
     if probe == "openocd":
         # program = erase + write + (verify) + reset; `exit` ends openocd afterwards.
-        return ProbePlan(probe, ["openocd", "-f", f"interface/{interface}.cfg", "-f", "target/stm32f4x.cfg",
+        return ProbePlan(probe, ["openocd", "-f", f"interface/{interface or record.probe.interface}.cfg",
+                                 "-f", record.probe.openocd_target,
                                  "-c", f"program {{{elf}}} verify reset exit"],
                          "install it with `sudo apt install openocd`")
     if probe == "st-flash":
         # st-flash writes raw binaries; the firmware build makes firmware.bin next to the ELF.
-        return ProbePlan(probe, ["st-flash", "--reset", "write", str(elf.with_suffix(".bin")), FLASH_BASE],
+        return ProbePlan(probe, ["st-flash", "--reset", "write", str(elf.with_suffix(".bin")),
+                                 f"0x{record.flash_base:08x}"],
                          "install it with `sudo apt install stlink-tools`")
-    if probe == "pyocd":
-        return ProbePlan(probe, ["pyocd", "flash", "--target", pyocd_target, str(elf)],
-                         f"install it with `pip install pyocd` and `pyocd pack install {pyocd_target[:11]}`")
-    raise LenetMcuError(f"probe {probe!r} is unknown, expected one of {', '.join(PROBES)}")
+    target = pyocd_target or record.probe.pyocd_target
+    return ProbePlan(probe, ["pyocd", "flash", "--target", target, str(elf)],
+                     f"install it with `pip install pyocd` (and `pyocd pack install {target}` if pyocd lacks it)")
 
 
 # Phrases in the tools' output and what the user should do about them.
 _PROBE_TROUBLE = (
     (("open failed", "no st-link", "couldn't find any st-link", "no device found", "unable to find",
       "no available debug probes", "no probe", "libusb_error_no_device"),
-     "no debug probe found: plug in the board's ST-Link USB cable (or pass --probe/--interface for your probe)"),
+     "no debug probe found: plug in the board's debug USB cable (or pass --probe/--interface for your probe)"),
     (("libusb_error_access", "permission denied"),
      "no permission to use the USB debug probe: install the udev rules of your probe (openocd ships 60-openocd.rules) and replug it"),
     (("unable to connect to the target", "init mode failed", "target not halted", "examination failed",
       "failed to connect", "no target", "target type not found", "target not found"),
-     "the probe does not reach the STM32: check the board power, the SWD wiring and the target name"),
+     "the probe does not reach the chip: check the board power, the SWD wiring and the target name"),
     (("verify failed", "verification failed", "contents differ"),
      "the flash does not read back what was written: retry, then check the board"),
 )
@@ -148,10 +172,10 @@ def explain_probe_failure(plan: ProbePlan, returncode: int, output: str) -> str:
     return f"{plan.probe} failed (exit code {returncode}): {last}"
 
 
-def flash_board(elf: Path, probe: str = "openocd", interface: str = "stlink", dry_run: bool = False,
-                pyocd_target: str = PYOCD_TARGET, timeout: float = 180.0) -> ProbePlan:
-    """Program, verify and reset a real STM32F405; `dry_run` only returns the plan."""
-    plan = probe_plan(probe, elf, interface, pyocd_target)
+def flash_board(elf: Path, probe: str = "openocd", interface: str | None = None, dry_run: bool = False,
+                pyocd_target: str | None = None, timeout: float = 180.0, board: str = DEFAULT_BOARD) -> ProbePlan:
+    """Program, verify and reset the real board; `dry_run` only returns the plan."""
+    plan = probe_plan(probe, elf, interface, pyocd_target, board)
     if dry_run:
         return plan
     image = Path(plan.command[-2] if probe == "st-flash" else elf)

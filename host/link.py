@@ -30,7 +30,7 @@ def describe_open_error(url: str, exc: Exception) -> str:
     low = text.lower()
     if url.startswith("socket://"):
         if "refused" in low:
-            return f"nothing listens at {url} (connection refused): is QEMU running? start it with `lenet-mcu flash --target qemu-stm32f405`"
+            return f"nothing listens at {url} (connection refused): is QEMU running? start it with `lenet-mcu flash --target qemu`"
         return f"cannot connect to {url}: {text}"
     if "could not exclusively lock" in low or "busy" in low or "resource temporarily unavailable" in low:
         return f"serial port {url} is busy (another program has it open: a terminal, another verify, ModemManager?)"

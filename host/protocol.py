@@ -163,7 +163,8 @@ class Hello:
     @property
     def tick_unit(self) -> str:
         return {0: "TIM2 ticks (instructions under QEMU -icount shift=0)", 1: "CPU cycles (DWT)",
-                2: "nanoseconds (host test build)"}.get(
+                2: "nanoseconds (host test build)", 3: "SysTick ticks (CPU clock)",
+                4: "CMSDK timer ticks (peripheral clock)", 5: "nRF TIMER ticks (16 MHz)"}.get(
             self.tick_kind, f"unknown tick kind {self.tick_kind}")
 
 

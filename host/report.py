@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet_mcu import plots
+from lenet_mcu import boards, plots
 from lenet_mcu.artifacts import verify_dir
 from lenet_mcu.atomic import write_bytes, write_json, write_text
 from lenet_mcu.decision import rule_name
@@ -55,6 +55,15 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
             # tick_hz is the 16 MHz HSI fallback and the ticks are instructions.
             tick_stats["median_ms_at_nominal_tick_hz"] = float(np.median(ticks)) / hello.tick_hz * 1e3
             tick_stats["note"] = "ms figure is real time on silicon only; under QEMU -icount ticks count instructions"
+        board = boards.for_tick_kind(hello.board, hello.tick_kind)
+        if board is not None:
+            # Under QEMU -icount shift=0 an instruction is 1 ns of emulated time, so each
+            # tick of the board's counter stands for a fixed number of instructions.
+            per_tick = board.counter.instructions_per_tick
+            tick_stats["instructions_per_tick_under_qemu"] = per_tick
+            tick_stats["instructions_under_qemu"] = {
+                "min": round(int(ticks.min()) * per_tick), "median": round(float(np.median(ticks)) * per_tick),
+                "max": round(int(ticks.max()) * per_tick), "resolution": per_tick}
 
 
     s_images, s_seconds = session["images"], session["seconds"]
@@ -98,6 +107,7 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "bitexact": {
             "reference": "tflm_int8",
             "images_differing": int(differ_tflm.size),
+            "bytes_differing": int((diff_tflm > 0).sum()),
             "max_abs_difference": int(diff_tflm.max()) if n else 0,
             "first_differing_images": idx[differ_tflm][:20].tolist(),
             "vs_host_tflite_int8": {"images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lenet_mcu import boards
 from lenet_mcu.artifacts import REFERENCES, verify_dir
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import protocol as proto
@@ -49,7 +50,7 @@ def resolve_ports(artifacts: Path, ports, devices: int) -> list[str]:
     state = flash.running_qemu(artifacts)
     if state is None:
         raise LenetMcuError(f"no --port given and no QEMU running for {artifacts} "
-                            "(start one with `lenet-mcu flash --target qemu-stm32f405`, pass --port URL, "
+                            "(start one with `lenet-mcu flash --target qemu`, pass --port URL, "
                             "or --devices N to start N emulators)")
     return [state["url"]]
 
@@ -116,7 +117,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                hello_timeout: float = 10.0, progress: bool = True, reports: bool = True,
                on_result: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
                devices: int = 0, elf=None, machine: str | None = None, icount: bool = True,
-               ctx: bool = True) -> dict:
+               ctx: bool = True, board: str | None = None) -> dict:
     """Run the serial check on one or several devices; return the report dict (also written to artifacts/verify/).
 
     `port`: one URL or a list of them. `devices`: start that many emulated boards
@@ -124,6 +125,9 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
     ports. Images are dealt to the devices as they ask for work; a device that
     fails hands its open images to the others. One checkpoint, one report.
     `ctx=False` keeps to RAW/RLE even where the device offers CTX (benchmarks).
+    `board`: every device must say it is that board, and emulators started here
+    run its QEMU machine (default: the board of the QEMU that `flash` started,
+    for that emulator's port; else any board, and the STM32F405's machine).
 
     Raises LenetMcuError for user errors (stale firmware, bad port...) and
     VerifyFailed (exit 1) if any device output byte differs from the TFLM reference.
@@ -152,11 +156,14 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
 
             if elf is None:
                 raise LenetMcuError("--devices needs the firmware to run (the ELF of `lenet-mcu build`)")
+            record = boards.get(board) if board else None
             for k in range(devices):
-                board = QemuBoard(elf, icount=icount, machine=machine or DEFAULT_MACHINE,
-                                  log_path=out_dir / f"qemu-{k}.log")
-                stack.enter_context(board)
-                urls.append(board.url)
+                emulator = QemuBoard(elf, icount=icount,
+                                     machine=machine or (record.qemu_machine if record else DEFAULT_MACHINE),
+                                     extra_args=record.qemu_options if record else (),
+                                     log_path=out_dir / f"qemu-{k}.log")
+                stack.enter_context(emulator)
+                urls.append(emulator.url)
         shards: list[_Shard] = []
         for url in urls:
             link = stack.enter_context(Link(url, baud))
@@ -167,6 +174,11 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         # Every device says HELLO before the checkpoint or the reports are touched:
         # a stale device changes nothing.
         _in_parallel([shard.device.handshake for shard in shards])
+        for shard in shards:
+            expected = board or _emulated_board(artifacts, shard.url)
+            if expected and shard.device.hello.board != expected:
+                raise LenetMcuError(f"{shard.url} is a {shard.device.hello.board} device, expected board {expected}: "
+                                    f"flash the {expected} firmware or pass --board {shard.device.hello.board}")
         hello = shards[0].device.hello
         bodies = _InferBodies(inputs, fill, hello.input_dims, log)
         ckpt_path = out_dir / CHECKPOINT_FILE
@@ -333,6 +345,15 @@ def _in_parallel(calls) -> None:
     for exc in errors:
         if exc is not None:
             raise exc
+
+
+def _emulated_board(artifacts: Path, url: str) -> str | None:
+    """The board of the QEMU `flash` started for these artifacts, if `url` is its serial port."""
+    from lenet_mcu.host import qemu
+    from lenet_mcu.host.flash import qemu_state_file
+
+    state = qemu.read_state(qemu_state_file(artifacts)) or {}
+    return state.get("board") if state.get("url") == url else None
 
 
 def _progress(total: int, initial: int, enabled: bool):

@@ -6,7 +6,7 @@ and the manifest that records it.
       lenet5_int8.tflite                            quantize
       metrics.json, references.npz, confusion.png   evaluate
       codegen/<runtime>/                            codegen
-      build/<runtime>/firmware.elf                  build
+      build/<board>/<runtime>/firmware.elf          build
       qemu.json, qemu.log                           flash (emulator)
       verify/                                       verify
       manifest.json                                 every stage
@@ -24,6 +24,7 @@ import platform
 from pathlib import Path
 
 from lenet_mcu import atomic
+from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.errors import LenetMcuError
 
 DEFAULT_ARTIFACTS = Path("artifacts")
@@ -61,13 +62,13 @@ def codegen_dir(artifacts: Path, runtime: str) -> Path:
     return Path(artifacts) / CODEGEN_DIR / runtime
 
 
-def build_dir(artifacts: Path, runtime: str) -> Path:
-    return Path(artifacts) / BUILD_DIR / runtime
+def build_dir(artifacts: Path, runtime: str, board: str = DEFAULT_BOARD) -> Path:
+    return Path(artifacts) / BUILD_DIR / board / runtime
 
 
-def firmware_elf(artifacts: Path, runtime: str) -> Path:
-    """Where `lenet-mcu build` puts the firmware of a runtime."""
-    return build_dir(artifacts, runtime) / "firmware.elf"
+def firmware_elf(artifacts: Path, runtime: str, board: str = DEFAULT_BOARD) -> Path:
+    """Where `lenet-mcu build` puts the firmware of a runtime for a board."""
+    return build_dir(artifacts, runtime, board) / "firmware.elf"
 
 
 def verify_dir(artifacts: Path) -> Path:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from lenet_mcu import artifacts as art
-from lenet_mcu import atomic, extras
+from lenet_mcu import atomic, boards, extras
+from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.config import PipelineConfig, make_config
 from lenet_mcu.errors import LenetMcuError
 
@@ -66,7 +67,7 @@ def ensure_codegen(runtime: str, artifacts: Path, echo: Callable[[str], None] = 
     return gen_dir
 
 
-def ensure_firmware(artifacts: Path, runtime: str = "native", *, board: str = "stm32f405",
+def ensure_firmware(artifacts: Path, runtime: str = "native", *, board: str = DEFAULT_BOARD,
                     tflm_dir: str | os.PathLike | None = None, make_vars: dict[str, str] | None = None,
                     echo: Callable[[str], None] = print) -> Path:
     """Codegen if stale, then make (which redoes only what changed); returns firmware.elf."""
@@ -77,19 +78,21 @@ def ensure_firmware(artifacts: Path, runtime: str = "native", *, board: str = "s
     tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
     if tflm_dir:
         make_vars["TFLM_DIR"] = str(Path(tflm_dir).resolve())
-    return build_firmware(runtime, gen_dir, art.build_dir(artifacts, runtime), board=board, make_vars=make_vars)
+    return build_firmware(runtime, gen_dir, art.build_dir(artifacts, runtime, board), board=board,
+                          make_vars=make_vars)
 
 
-def built_firmware(artifacts: Path, runtime: str) -> Path:
+def built_firmware(artifacts: Path, runtime: str, board: str = DEFAULT_BOARD) -> Path:
     """The firmware `lenet-mcu build` made, without building (e.g. --no-build)."""
-    elf = art.firmware_elf(artifacts, art.check_runtime(runtime))
+    elf = art.firmware_elf(artifacts, art.check_runtime(runtime), boards.get(board).name)
     if not elf.is_file():
-        raise LenetMcuError(f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime}` first")
+        raise LenetMcuError(f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime} --board {board}` first")
     return elf
 
 
 def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int | None = None,
-                   build: bool = True, tflm_dir=None, devices: int | None = None, **verify_kw) -> dict:
+                   build: bool = True, tflm_dir=None, devices: int | None = None, board: str = DEFAULT_BOARD,
+                   **verify_kw) -> dict:
     """Build (if stale), run the check on `devices` emulated boards, stop them: the tail of the pipeline.
 
     The emulators belong to this process: they stop when the check ends, however
@@ -98,10 +101,10 @@ def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int
     from lenet_mcu.host.verify import DEFAULT_EMULATORS, run_verify
 
     log = verify_kw.get("log")
-    elf = ensure_firmware(artifacts, runtime, tflm_dir=tflm_dir, echo=log or print) if build \
-        else built_firmware(artifacts, runtime)
+    elf = ensure_firmware(artifacts, runtime, board=board, tflm_dir=tflm_dir, echo=log or print) if build \
+        else built_firmware(artifacts, runtime, board)
     return run_verify(artifacts, data_dir=data_dir, limit=limit, devices=devices or DEFAULT_EMULATORS, elf=elf,
-                      **verify_kw)
+                      board=board, **verify_kw)
 
 
 # ---------------------------------------------------------------- stages
@@ -115,6 +118,7 @@ class StageContext:
     runtime: str = "native"
     tflm_dir: Path | None = None
     verify_limit: int | None = None  # None: all test images (tests check fewer)
+    board: str = DEFAULT_BOARD
 
 
 def train_stage(ctx: StageContext) -> dict:
@@ -151,18 +155,18 @@ def codegen_stage(ctx: StageContext) -> dict:
 def build_stage(ctx: StageContext) -> dict:
     from lenet_mcu.firmware.build import size_report
 
-    elf = ensure_firmware(ctx.artifacts, ctx.runtime, tflm_dir=ctx.tflm_dir, echo=ctx.echo)
+    elf = ensure_firmware(ctx.artifacts, ctx.runtime, board=ctx.board, tflm_dir=ctx.tflm_dir, echo=ctx.echo)
     size = size_report(elf)
     ctx.echo(f"{elf}: flash {size['flash_bytes']} B, static RAM {size['ram_static_bytes']} B")
-    return {"runtime": ctx.runtime, "elf": elf.resolve().relative_to(ctx.artifacts.resolve()).as_posix(), **size}
+    return {"runtime": ctx.runtime, "board": ctx.board, "elf": elf.resolve().relative_to(ctx.artifacts.resolve()).as_posix(), **size}
 
 
 def verify_stage(ctx: StageContext) -> dict:
-    """Emulated STM32F405: start QEMU, check all 10,000 test images over serial, stop QEMU."""
+    """The emulated board: start QEMU, check all 10,000 test images over serial, stop QEMU."""
     from lenet_mcu.host import report
 
     rep = verify_on_qemu(ctx.artifacts, ctx.runtime, data_dir=ctx.data_dir, limit=ctx.verify_limit,
-                         build=False, log=ctx.echo)
+                         build=False, board=ctx.board, log=ctx.echo)
     for line in report.summary_lines(rep, ctx.artifacts):
         ctx.echo(line)
     return report.summary(rep)

@@ -39,6 +39,7 @@ COMMANDS = {
     "flash": "lenet_mcu.cli.host:flash",
     "stop": "lenet_mcu.cli.host:stop",
     "verify": "lenet_mcu.cli.host:verify",
+    "boards": "lenet_mcu.cli.boards:boards_command",
     "ports": "lenet_mcu.cli.ports:ports",
 }
 

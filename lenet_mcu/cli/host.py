@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from lenet_mcu.artifacts import firmware_elf
-from lenet_mcu.cli.options import artifacts_option, data_option, runtime_option, tflm_dir_option
+from lenet_mcu.boards import DEFAULT_BOARD
+from lenet_mcu.cli.options import artifacts_option, board_option, data_option, runtime_option, tflm_dir_option
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash as flash_mod
 from lenet_mcu.host import qemu
@@ -16,44 +17,47 @@ from lenet_mcu.pipeline import built_firmware, ensure_firmware
 
 @click.command()
 @click.option("--target", type=click.Choice(flash_mod.TARGETS), default=flash_mod.QEMU_TARGET, show_default=True,
-              help="the emulator, or a real STM32F405 board through a debug probe")
+              help="the board's emulator, or the real board through a debug probe")
+@board_option()
 @runtime_option("which firmware build to run")
 @click.option("--probe", type=click.Choice(flash_mod.PROBES), default="openocd", show_default=True,
-              help="programming tool for --target stm32f405")
-@click.option("--interface", default="stlink", show_default=True,
-              help="openocd interface config (interface/<name>.cfg): stlink, cmsis-dap, jlink...")
+              help="programming tool for --target board")
+@click.option("--interface", default=None,
+              help="openocd interface config (interface/<name>.cfg): stlink, cmsis-dap, jlink... "
+                   "[default: the board's usual probe]")
 @click.option("--elf", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="flash this ELF instead of artifacts/build/<runtime>/firmware.elf (implies --no-build)")
+              help="flash this ELF instead of artifacts/build/<board>/<runtime>/firmware.elf (implies --no-build)")
 @click.option("--build/--no-build", default=True, show_default=True, help="rebuild the firmware first if it is stale")
 @click.option("--icount/--no-icount", default=True, show_default=True,
-              help="QEMU -icount shift=0: deterministic tick counts (one per instruction)")
+              help="QEMU -icount shift=0: deterministic tick counts (instructions per tick: `lenet-mcu boards`)")
 @tflm_dir_option
 @click.option("--dry-run", is_flag=True, help="print the command line that would run, do nothing")
 @artifacts_option()
-def flash(target, runtime, probe, interface, elf, build, icount, tflm_dir, dry_run, artifacts):
+def flash(target, board, runtime, probe, interface, elf, build, icount, tflm_dir, dry_run, artifacts):
     """Run the firmware: start QEMU (detached; stop with `lenet-mcu stop`) or program a board."""
     if dry_run:
-        elf_path = elf or firmware_elf(artifacts, runtime)
-        if not elf_path.is_file():
-            hint = "check --elf" if elf else f"build it with `lenet-mcu build --runtime {runtime}`"
-            raise LenetMcuError(f"--dry-run: firmware {elf_path} not found; {hint}")
+        elf_path = elf or firmware_elf(artifacts, runtime, board)
         if target == flash_mod.QEMU_TARGET:
-            click.echo(shlex.join(qemu.command(elf_path.resolve(), qemu.free_port(), icount)))
+            plan = shlex.join(flash_mod.qemu_command(elf_path.resolve(), qemu.free_port(), icount, board))
         else:
-            click.echo(str(flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=True)))
+            plan = str(flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=True, board=board))
+        if not elf_path.is_file():  # the board and probe are checked first, then what would be flashed
+            hint = "check --elf" if elf else f"build it with `lenet-mcu build --runtime {runtime} --board {board}`"
+            raise LenetMcuError(f"--dry-run: firmware {elf_path} not found; {hint}")
+        click.echo(plan)
         return
     if elf is not None:
         elf_path = elf
     elif build:
-        elf_path = ensure_firmware(artifacts, runtime, tflm_dir=tflm_dir, echo=click.echo)
+        elf_path = ensure_firmware(artifacts, runtime, board=board, tflm_dir=tflm_dir, echo=click.echo)
     else:
-        elf_path = built_firmware(artifacts, runtime)
+        elf_path = built_firmware(artifacts, runtime, board)
     if target == flash_mod.QEMU_TARGET:
-        state = flash_mod.flash_qemu(artifacts, elf_path, runtime, icount=icount)
+        state = flash_mod.flash_qemu(artifacts, elf_path, runtime, icount=icount, board=board)
         click.echo(f"QEMU is running {state['elf']} (pid {state['pid']}); serial port: {state['url']}")
         click.echo(f"verify with `lenet-mcu verify --artifacts {artifacts}`, stop with `lenet-mcu stop --artifacts {artifacts}`")
         return
-    flash_mod.flash_board(elf_path, probe=probe, interface=interface)
+    flash_mod.flash_board(elf_path, probe=probe, interface=interface, board=board)
     click.echo(f"flashed {elf_path} with {probe}; the board was reset. "
                "Verify with `lenet-mcu verify --port /dev/ttyACM0` (or your USB serial adapter)")
 
@@ -93,9 +97,12 @@ def stop(artifacts):
               help="progress: a bar on a terminal, else a line every few seconds")
 @click.option("--json", "as_json", is_flag=True,
               help="print a JSON summary on stdout (progress and messages go to stderr)")
+@board_option("refuse a device that says it is another board; the board the emulators of --devices are "
+              "[default: the board `lenet-mcu flash` started, "
+              "else any]", default=None)
 @artifacts_option()
 def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress,
-           as_json, artifacts):
+           as_json, board, artifacts):
     """Stream the MNIST test set to the device(s) and prove its int8 outputs equal the TFLM reference."""
     import contextlib
     import json
@@ -115,11 +122,11 @@ def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeo
                 click.echo(line)
 
     try:
-        elf = built_firmware(artifacts, runtime) if devices else None
+        elf = built_firmware(artifacts, runtime, board or DEFAULT_BOARD) if devices else None
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
             rep = run_verify(artifacts, port=list(ports), baud=baud, limit=limit, resume=resume, data_dir=data_dir,
                              window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress,
-                             devices=devices, elf=elf)
+                             devices=devices, elf=elf, board=board)
     except VerifyFailed as exc:
         if report_json.is_file():
             show(json.loads(report_json.read_text()), exc.exit_code)

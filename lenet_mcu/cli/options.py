@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from lenet_mcu import mnist
+from lenet_mcu import boards, mnist
 from lenet_mcu.artifacts import DEFAULT_ARTIFACTS, RUNTIMES
 from lenet_mcu.config import OUTPUTS, SUBSAMPLINGS, PipelineConfig, make_config
 
@@ -24,6 +24,11 @@ def data_option(func):
 
 def runtime_option(help: str = "inference engine in the firmware (tflm needs --tflm-dir)"):
     return click.option("--runtime", type=click.Choice(RUNTIMES), default=RUNTIMES[0], show_default=True, help=help)
+
+
+def board_option(help: str = "the board the firmware is for (`lenet-mcu boards` lists them)", default=boards.DEFAULT_BOARD):
+    return click.option("--board", type=click.Choice(boards.NAMES), default=default, show_default=default is not None,
+                        help=help)
 
 
 def tflm_dir_option(func):

@@ -2,6 +2,7 @@
 size figures, and `lenet-mcu build`'s codegen staleness rule."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from fw_helpers import ECHO_DIR, ECHO_MAKE_VARS
+from lenet_mcu import boards
+from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import build as fwbuild
 from lenet_mcu import pipeline
@@ -124,7 +127,7 @@ def test_build_command_runs_codegen_then_make(fast_artifacts, tmp_path):
     first = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
     assert first.returncode == 0, first.stderr
     assert "codegen:" in first.stdout and "flash" in first.stdout
-    elf = tmp_path / "build" / "native" / "firmware.elf"
+    elf = firmware_elf(tmp_path, "native")  # build/<board>/<runtime>/
     assert elf.is_file() and (tmp_path / "codegen" / "native" / "model_info.h").is_file()
     size = fwbuild.size_report(elf)
     assert f"flash {size['flash_bytes']} B" in first.stdout
@@ -145,3 +148,34 @@ def test_first_cause_names_the_missing_library():
               "No such file or directory\ncollect2: error: ld returned 1 exit status\n"
               "make: *** [Makefile:127: build/firmware.elf] Error 1\n")
     assert fwbuild._first_cause(stderr) == "ld: cannot find -lstdc++_nano: No such file or directory"
+
+
+@needs_arm
+@pytest.mark.parametrize("board", [b for b in boards.NAMES if b != boards.DEFAULT_BOARD])
+def test_every_board_builds_and_fits_its_memory(tmp_path, board):
+    record = boards.get(board)
+    elf = fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, board=board, make_vars=ECHO_MAKE_VARS)
+    size = fwbuild.size_report(elf)
+    assert 1000 < size["flash_bytes"] <= record.flash_bytes
+    assert size["ram_static_bytes"] <= record.ram_bytes
+    header = subprocess.run(["arm-none-eabi-readelf", "-h", str(elf)], capture_output=True, text=True).stdout
+    entry = int(re.search(r"Entry point address:\s+(0x[0-9a-f]+)", header).group(1), 16)
+    assert record.flash_base <= entry < record.flash_base + record.flash_bytes, "the reset handler lies in FLASH"
+
+
+@needs_arm
+def test_firmware_too_big_for_the_board_says_needed_and_available_in_one_line(tmp_path):
+    # 8 KiB of SRAM on the STM32VLDISCOVERY: a 12 KiB stack cannot fit.
+    with pytest.raises(LenetMcuError) as err:
+        fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, board="stm32vldiscovery",
+                               make_vars={**ECHO_MAKE_VARS, "STACK_SIZE": "12288"})
+    msg = err.value.message
+    assert "\n" not in msg
+    m = re.search(r"does not fit board stm32vldiscovery: needs ([\d,]+) bytes of RAM, the board has 8,192", msg)
+    assert m, msg
+    assert int(m.group(1).replace(",", "")) > 12288
+
+
+def test_an_unknown_board_is_named(tmp_path):
+    with pytest.raises(LenetMcuError, match="board 'nosuch' is unknown"):
+        fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, board="nosuch", make_vars=ECHO_MAKE_VARS)

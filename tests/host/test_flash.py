@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash, qemu
 
@@ -30,49 +31,86 @@ def _run_main(*args):
 
 # --- real boards: dry runs and errors ---------------------------------------
 
-def _built(artifacts: Path, runtime: str = "native") -> Path:
-    """A stand-in for the firmware `lenet-mcu build` writes (dry runs only look for it)."""
-    elf = artifacts / "build" / runtime / "firmware.elf"
+# Exact command lines per board and probe: interface and target scripts from openocd's own
+# script folders (interface/, target/), pyocd target names, st-flash's flash base address.
+PROBE_COMMANDS = {
+    ("stm32f405", "openocd"): "openocd -f interface/stlink.cfg -f target/stm32f4x.cfg -c 'program {{{elf}}} verify reset exit'",
+    ("stm32f405", "st-flash"): "st-flash --reset write {bin} 0x08000000",
+    ("stm32f405", "pyocd"): "pyocd flash --target stm32f405rgtx {elf}",
+    ("stm32vldiscovery", "openocd"): "openocd -f interface/stlink.cfg -f target/stm32f1x.cfg -c 'program {{{elf}}} verify reset exit'",
+    ("stm32vldiscovery", "st-flash"): "st-flash --reset write {bin} 0x08000000",
+    ("stm32vldiscovery", "pyocd"): "pyocd flash --target stm32f100rbtx {elf}",
+    ("microbit", "openocd"): "openocd -f interface/cmsis-dap.cfg -f target/nrf51.cfg -c 'program {{{elf}}} verify reset exit'",
+    ("microbit", "pyocd"): "pyocd flash --target nrf51 {elf}",
+}
+QEMU_MACHINES = {"stm32f405": "netduinoplus2", "stm32vldiscovery": "stm32vldiscovery", "microbit": "microbit",
+                 "mps2-an500": "mps2-an500", "mps2-an505": "mps2-an505", "mps3-an547": "mps3-an547"}
+
+
+def _built(artifacts: Path, runtime: str, board: str) -> Path:
+    """A stand-in for the firmware `lenet-mcu build` writes (a dry run only checks that it exists)."""
+    elf = firmware_elf(artifacts, runtime, board)
     elf.parent.mkdir(parents=True)
     elf.write_bytes(b"\x7fELF")
     return elf
 
 
-def test_openocd_dry_run_prints_the_exact_command(tmp_path):
-    elf = _built(tmp_path)
-    proc = _run_main("flash", "--target", "stm32f405", "--probe", "openocd", "--dry-run", "--artifacts", str(tmp_path))
+@pytest.mark.parametrize("board,probe", sorted(PROBE_COMMANDS))
+def test_probe_dry_run_prints_the_exact_command(tmp_path, board, probe):
+    elf = _built(tmp_path, "tflm", board).resolve()
+    proc = _run_main("flash", "--target", "board", "--board", board, "--runtime", "tflm", "--probe", probe,
+                     "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == (f"openocd -f interface/stlink.cfg -f target/stm32f4x.cfg "
-                                   f"-c 'program {{{elf.resolve()}}} verify reset exit'")
+    assert proc.stdout.strip() == PROBE_COMMANDS[board, probe].format(elf=elf, bin=elf.with_suffix(".bin"))
 
 
-@pytest.mark.parametrize("probe,expected", [
-    ("st-flash", "st-flash --reset write {bin} 0x08000000"),
-    ("pyocd", "pyocd flash --target stm32f405rgtx {elf}"),
-])
-def test_other_probes_dry_run(tmp_path, probe, expected):
-    elf = _built(tmp_path, "tflm").resolve()
-    proc = _run_main("flash", "--target", "stm32f405", "--runtime", "tflm", "--probe", probe, "--dry-run",
+@pytest.mark.parametrize("board", sorted(QEMU_MACHINES))
+@pytest.mark.parametrize("probe", flash.PROBES)
+def test_a_probe_that_does_not_serve_the_board_is_a_one_line_error(tmp_path, board, probe):
+    if (board, probe) in PROBE_COMMANDS:
+        pytest.skip(f"{probe} serves {board}")
+    proc = _run_main("flash", "--target", "board", "--board", board, "--probe", probe, "--dry-run",
+                     "--artifacts", str(tmp_path))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"board {board}: {probe} does not program it" in proc.stderr
+    # the FPGA boards name their SD-card route, the others the probes that do serve them
+    assert ("SD card" in proc.stderr) if board.startswith("mps") else ("--probe" in proc.stderr)
+
+
+def test_the_interface_option_overrides_the_boards_usual_probe(tmp_path):
+    _built(tmp_path, "native", "microbit")
+    proc = _run_main("flash", "--target", "board", "--board", "microbit", "--interface", "jlink", "--dry-run",
                      "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == expected.format(elf=elf, bin=elf.with_suffix(".bin"))
+    assert proc.stdout.startswith("openocd -f interface/jlink.cfg -f target/nrf51.cfg ")
 
 
-def test_qemu_dry_run_prints_the_emulator_command(tmp_path):
-    _built(tmp_path)
-    proc = _run_main("flash", "--dry-run", "--artifacts", str(tmp_path))
+@pytest.mark.parametrize("board", sorted(QEMU_MACHINES))
+def test_qemu_dry_run_prints_the_emulator_command(tmp_path, board):
+    _built(tmp_path, "native", board)
+    proc = _run_main("flash", "--board", board, "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.strip()
-    assert out.startswith("qemu-system-arm -M netduinoplus2 -nographic -icount shift=0 -semihosting -kernel ")
+    elf = (tmp_path / "build" / board / "native" / "firmware.elf").resolve()
+    assert out.startswith(f"qemu-system-arm -M {QEMU_MACHINES[board]} -nographic -icount shift=0 -semihosting "
+                          f"-kernel {elf} ")
     assert ",server=on,wait=off,nodelay=on -monitor none" in out
 
 
-@pytest.mark.parametrize("target", ["qemu-stm32f405", "stm32f405"])
+def test_an_unknown_board_is_a_one_line_error(tmp_path):
+    proc = _run_main("flash", "--board", "arduino-uno", "--dry-run", "--artifacts", str(tmp_path))
+    assert proc.returncode == 2
+    assert "arduino-uno" in proc.stderr and "stm32f405" in proc.stderr
+
+
+@pytest.mark.parametrize("target", flash.TARGETS)
 def test_dry_run_without_firmware_says_so(tmp_path, target):
     proc = _run_main("flash", "--target", target, "--dry-run", "--artifacts", str(tmp_path))
-    elf = tmp_path / "build" / "native" / "firmware.elf"
+    elf = firmware_elf(tmp_path, "native", "stm32f405")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr == f"error: --dry-run: firmware {elf} not found; build it with `lenet-mcu build --runtime native`\n"
+    assert proc.stderr == (f"error: --dry-run: firmware {elf} not found; "
+                           "build it with `lenet-mcu build --runtime native --board stm32f405`\n")
 
 
 def test_missing_tool_is_a_one_line_error(tmp_path, monkeypatch):
@@ -98,9 +136,9 @@ def _fake_tool(folder: Path, name: str, output: str, code: int) -> Path:
 
 
 @pytest.mark.parametrize("output,expected", [
-    ("Error: open failed", "no debug probe found: plug in the board's ST-Link USB cable"),
+    ("Error: open failed", "no debug probe found: plug in the board's debug USB cable"),
     ("Error: libusb_open() failed with LIBUSB_ERROR_ACCESS", "no permission to use the USB debug probe"),
-    ("Error: init mode failed (unable to connect to the target)", "the probe does not reach the STM32"),
+    ("Error: init mode failed (unable to connect to the target)", "the probe does not reach the chip"),
     ("Error: something odd happened\nmore text", "openocd failed (exit code 1): Error: something odd happened"),
 ])
 def test_probe_failures_are_explained(tmp_path, monkeypatch, output, expected):
@@ -169,7 +207,7 @@ def _pid_gone(pid: int, wait: float = 5.0) -> bool:
 @pytest.mark.qemu
 def test_flash_qemu_then_stop_leaves_no_process(tmp_path, idle_elf):
     art = tmp_path / "artifacts"
-    proc = _run_main("flash", "--target", "qemu-stm32f405", "--elf", str(idle_elf), "--artifacts", str(art))
+    proc = _run_main("flash", "--target", "qemu", "--elf", str(idle_elf), "--artifacts", str(art))
     assert proc.returncode == 0, proc.stderr
     state = json.loads((art / "qemu.json").read_text())
     assert f"serial port: {state['url']}" in proc.stdout
@@ -284,7 +322,7 @@ def test_verify_on_emulators_leaves_none_behind_when_signalled(tmp_path, idle_el
     from host_fixtures import make_synthetic
 
     synth = make_synthetic(tmp_path)
-    elf = synth.artifacts / "build" / "native" / "firmware.elf"
+    elf = firmware_elf(synth.artifacts, "native")
     elf.parent.mkdir(parents=True)
     shutil.copy2(idle_elf, elf)  # never answers HELLO: verify waits while we signal it
     proc = subprocess.Popen([sys.executable, "-m", "lenet_mcu.cli", "verify", "--devices", "2", "--artifacts",

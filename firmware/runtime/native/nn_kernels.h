@@ -36,8 +36,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if (defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_SAT)) && !defined(NN_NO_SIMD)
+#include <arm_acle.h> /* __ssat: Cortex-M3 has saturation but not the DSP extension */
+#endif
 #if defined(__ARM_FEATURE_DSP) && !defined(NN_NO_SIMD)
-#include <arm_acle.h>
 #define NN_USE_SIMD 1
 #else
 #define NN_USE_SIMD 0
