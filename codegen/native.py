@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu import atomic
-from lenet_mcu.codegen.model_info import ModelInfo, TensorInfo, load_model, render_model_info_h
+from lenet_mcu.codegen.model_info import render_model_info_h
 from lenet_mcu.codegen.templating import render
 from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.tflite_model import ModelInfo, TensorInfo, load_model
 
 SUPPORTED_OPS = ("CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "TANH", "SOFTMAX", "RESHAPE")
 ELEMENTWISE_LUT_OPS = ("TANH",)

@@ -380,7 +380,6 @@ def _emulated_board(artifacts: Path, url: str) -> str | None:
 
 
 def _progress(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from lenet_mcu.progress import Progress
 
-    return tqdm(total=total, initial=initial, unit="img", desc="verify", disable=(not enabled) or None,
-                file=sys.stderr, dynamic_ncols=True)
+    return Progress(total, "verify", unit="images", initial=initial, enabled=enabled)

@@ -13,6 +13,8 @@ from lenet_mcu.host import checkpoint
 from lenet_mcu.host import protocol as proto
 from lenet_mcu.host.verify import VerifyFailed, run_verify
 
+pytestmark = pytest.mark.base
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):

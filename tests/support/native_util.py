@@ -1,6 +1,6 @@
 """Helpers for the native-runtime tests: tiny TFLite models, a gcc build of the generated C.
 
-Models are made with lenet_mcu.codegen.reference.build_model (the flatbuffer
+Models are made with lenet_mcu.tflite_model.build_model (the flatbuffer
 schema object API that tflite-micro ships), so no TensorFlow is needed.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu.codegen import native
-from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model, load_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_DIR = REPO_ROOT / "firmware" / "runtime" / "native"
@@ -53,7 +53,7 @@ def native_outputs(model_bytes: bytes, inputs: np.ndarray, work: Path) -> np.nda
     gen = work / "gen"
     native.generate(path, gen)
     exe = build_driver(gen)
-    plan = native.lower(native.load_model(path))
+    plan = native.lower(load_model(path))
     return run_driver(exe, inputs.reshape(len(inputs), -1), plan.model.output.size)
 
 
