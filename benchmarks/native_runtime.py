@@ -41,7 +41,7 @@ def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor
                  host_gcc: bool = True) -> dict:
     """Steps 1-5 above on a scratch copy of `artifacts`; returns the result dict."""
     from lenet_mcu.codegen import generate, native
-    from lenet_mcu.codegen.model_info import load_model
+    from lenet_mcu.tflite_model import load_model
     from lenet_mcu.firmware.build import build_firmware, size_report
     from lenet_mcu.host.qemu import QemuBoard
     from lenet_mcu.host.verify import run_verify

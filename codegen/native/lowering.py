@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lenet_mcu.codegen.model_info import ModelInfo, TensorInfo
 from lenet_mcu.codegen.native import layouts
 from lenet_mcu.codegen.native.memory import plan_arena
 from lenet_mcu.codegen.native.tflm_arithmetic import (INT8_MAX, INT8_MIN, activation_range, quantize_multiplier,
                                                        requantization, softmax_params)
 from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.tflite_model import ModelInfo, TensorInfo
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "TANH",
                  "SOFTMAX", "SQUARED_DIFFERENCE", "SUM", "RESHAPE")

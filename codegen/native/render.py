@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu import atomic
-from lenet_mcu.codegen.model_info import load_model, render_model_info_h
+from lenet_mcu.codegen.model_info import render_model_info_h
 from lenet_mcu.codegen.native.lowering import NativePlan, lower
 from lenet_mcu.codegen.templating import render
+from lenet_mcu.tflite_model import load_model
 
 #: The files `generate` writes, in order.
 GENERATED_FILES = ("model_info.h", "native_weights.h", "native_weights.c", "native_model.h", "native_model.c")

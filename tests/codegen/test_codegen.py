@@ -1,4 +1,4 @@
-"""Codegen: .tflite parsing, model_info.h, TFLM's constant arithmetic, and refusals.
+"""Codegen: model_info.h, TFLM's constant arithmetic, and refusals.
 
 A model the native runtime cannot run must fail at codegen time with a one-line
 LenetMcuError that names the operator and what is expected; no file is written.
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from lenet_mcu.codegen import generate
+from lenet_mcu.codegen.model_info import c_float, render_model_info_h
 from lenet_mcu.codegen.native import tflm_arithmetic
-from lenet_mcu.codegen.model_info import c_float, load_model, render_model_info_h
-from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model, load_model
 from lenet_mcu.errors import LenetMcuError
 
 from native_util import conv_model, fc_model, unary_model
@@ -67,20 +67,6 @@ def test_quantize_multiplier_follows_tflm():
     m, s = tflm_arithmetic.quantize_multiplier(0.0123)
     assert abs(m * 2.0 ** (s - 31) - 0.0123) < 1e-9
     assert tflm_arithmetic.round_half_away(2.5) == 3 and tflm_arithmetic.round_half_away(-2.5) == -3
-
-
-def test_load_model_rejects_missing_and_non_tflite_files(tmp_path):
-    with pytest.raises(LenetMcuError, match="cannot be read"):
-        load_model(tmp_path / "missing.tflite")
-    junk = tmp_path / "junk.tflite"
-    junk.write_bytes(b"\x00" * 64)
-    with pytest.raises(LenetMcuError, match="not a TFLite flatbuffer"):
-        load_model(junk)
-    rng = np.random.default_rng(1)
-    truncated = tmp_path / "truncated.tflite"
-    truncated.write_bytes(conv_model(rng)[:200])
-    with pytest.raises(LenetMcuError, match=str(truncated)):
-        load_model(truncated)
 
 
 def refused(tmp_path, model: bytes) -> str:

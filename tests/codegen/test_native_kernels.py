@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from lenet_mcu.codegen import native
-from lenet_mcu.codegen.model_info import load_model
-from lenet_mcu.codegen.reference import TflmRunner
+from lenet_mcu.interpreters import TflmInterpreter, run_tflm
+from lenet_mcu.tflite_model import load_model
 
 from native_util import (depthwise_model, rbf_model, conv_model, conv_reshape_fc_model, fc_model, have_gcc, lenet_convs_model, native_outputs,
                          pool_model, random_inputs, unary_model)
@@ -19,11 +19,10 @@ COUNT = 2000  # random int8 inputs per model
 
 
 def check(model: bytes, tmp_path, rng, count: int = COUNT, extra: np.ndarray | None = None):
-    runner = TflmRunner(model)
-    x = random_inputs(rng, count, runner.input_shape[1:])
+    x = random_inputs(rng, count, TflmInterpreter(model).input_shape[1:])
     if extra is not None:
         x = np.concatenate([extra.reshape((-1,) + x.shape[1:]), x])
-    want = runner.run(x).reshape(len(x), -1)
+    want = run_tflm(model, x).reshape(len(x), -1)
     got = native_outputs(model, x, tmp_path)
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     assert bad.size == 0, (f"{bad.size} of {len(x)} inputs differ; first #{bad[0]}:\n"
@@ -123,7 +122,7 @@ def test_reshape_is_an_alias_or_a_copy(tmp_path, reshape_last):
 
 def test_left_shift_requantization_matches_tflm(tmp_path):
     """Effective scale > 1 (positive shift): the rarely used left-shift path of the requantization."""
-    from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+    from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model
 
     rng = np.random.default_rng(17)
     in_scale, w_scales = 0.05, np.array([0.02, 0.03, 0.011], np.float32)
@@ -203,7 +202,7 @@ def test_rbf_distances_match_tflm(tmp_path, with_sum, constant_first, scales):
 
 
 def test_sum_refuses_other_axes(tmp_path):
-    from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+    from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model
     from lenet_mcu.errors import LenetMcuError
 
     model = build_model([TensorSpec("x", (1, 10, 84), "int8", 0.01, 0),

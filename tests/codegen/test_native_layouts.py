@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenet_mcu.codegen.model_info import load_model
+from lenet_mcu.tflite_model import load_model
 from lenet_mcu.codegen.native import layouts
 from lenet_mcu.codegen.native.tflm_arithmetic import multiply_by_quantized_multiplier, requantization
 

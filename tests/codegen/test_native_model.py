@@ -7,8 +7,8 @@ import pytest
 
 from lenet_mcu import mnist
 from lenet_mcu.codegen import generate, native
-from lenet_mcu.codegen.model_info import load_model
-from lenet_mcu.codegen.reference import TflmRunner
+from lenet_mcu.interpreters import TflmInterpreter, run_tflm
+from lenet_mcu.tflite_model import load_model
 
 from native_util import build_driver, have_gcc, random_inputs, run_driver
 
@@ -50,10 +50,10 @@ def test_all_test_images_equal_tflm(fast_artifacts, mnist_dir, native_driver):
 
 
 def test_random_inputs_equal_tflm(fast_artifacts, native_driver):
-    runner = TflmRunner(fast_artifacts / "lenet5_int8.tflite")
+    model = fast_artifacts / "lenet5_int8.tflite"
     rng = np.random.default_rng(2024)
-    x = random_inputs(rng, RANDOM_INPUTS, runner.input_shape[1:])
-    want = runner.run(x).reshape(len(x), -1)
+    x = random_inputs(rng, RANDOM_INPUTS, TflmInterpreter(model).input_shape[1:])
+    want = run_tflm(model, x).reshape(len(x), -1)
     got = run_driver(native_driver, x, want.shape[1])
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     assert bad.size == 0, f"{bad.size} of {len(x)} random inputs differ from TFLM; first #{bad[0]}"

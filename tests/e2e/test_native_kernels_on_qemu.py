@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lenet_mcu.codegen import generate
-from lenet_mcu.codegen.reference import TflmRunner
 from lenet_mcu.firmware.build import build_firmware
+from lenet_mcu.interpreters import TflmInterpreter, run_tflm
 from native_util import fc_model, lenet_convs_model, random_inputs, run_on_qemu
 
 pytestmark = [
@@ -25,9 +25,8 @@ def check_on_qemu(model: bytes, tmp_path, rng, count: int):
     path.write_bytes(model)
     generate("native", path, tmp_path / "gen")
     elf = build_firmware("native", tmp_path / "gen", tmp_path / "build")
-    runner = TflmRunner(model)
-    x = random_inputs(rng, count, runner.input_shape[1:])
-    want = runner.run(x).reshape(count, -1)
+    x = random_inputs(rng, count, TflmInterpreter(model).input_shape[1:])
+    want = run_tflm(model, x).reshape(count, -1)
     got, _ = run_on_qemu(elf, x)
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     assert bad.size == 0, f"{bad.size} of {count} inputs differ; first #{bad[0]}: tflm {want[bad[0]][:12]} device {got[bad[0]][:12]}"

@@ -1,6 +1,6 @@
 """Helpers for the native-runtime tests: tiny TFLite models, a gcc build of the generated C.
 
-Models are made with lenet_mcu.codegen.reference.build_model (the flatbuffer
+Models are made with lenet_mcu.tflite_model.build_model (the flatbuffer
 schema object API that tflite-micro ships), so no TensorFlow is needed.
 """
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu.codegen import native
-from lenet_mcu.codegen.model_info import load_model
-from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model, load_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_DIR = REPO_ROOT / "firmware" / "runtime" / "native"
