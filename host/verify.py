@@ -25,7 +25,7 @@ from lenet_mcu.host.references import References, load_test_images, model_sha256
 
 CHECKPOINT_FILE = "checkpoint.jsonl"
 #: Emulated boards the pipeline checks on at once (the fastest count measured by benchmarks/verify.py).
-DEFAULT_EMULATORS = 2
+DEFAULT_EMULATORS = 3
 
 
 class VerifyFailed(LenetMcuError):
@@ -187,6 +187,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         todo = [i for i in range(total) if i not in ckpt.records]
         if ctx and any(proto.Encoding.CTX in s.device.hello.encodings for s in shards):
             bodies.code_ctx(todo)
+            stack.callback(bodies.close)
         if resume:
             log(f"resuming: {total - len(todo)} of {total} results already in {ckpt_path}")
         bar = _progress(total, total - len(todo), progress)
@@ -285,24 +286,46 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
 class _InferBodies:
     """The INFER body of each image for each device: the shortest encoding that device decodes.
 
-    CTX codes are made for all images of the run at once (that is what makes
-    them cheap); devices that do not list CTX in HELLO get RLE or RAW."""
+    CTX codes are made many images at a time (that is what makes them cheap), by
+    a background thread in the order the images are dealt, while the devices
+    already work: an image whose code is not ready yet goes as RLE. Devices that
+    do not list CTX in HELLO get RLE or RAW."""
+
+    FIRST_CHUNK, CHUNK = 200, 1000
 
     def __init__(self, inputs, fill: int, input_dims, log):
         self.inputs, self.fill, self.log = inputs, fill, log
         self.width = int(input_dims[2]) * int(input_dims[3])
         self.ctx: dict[int, bytes] = {}
+        self.ctx_enabled = False
         self._plain: dict[int, bytes] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def code_ctx(self, indices: list[int]) -> None:
-        from lenet_mcu.host import ctx_code
-
+        """Start coding `indices` with CTX in the background."""
         if not indices:
             return
+        self.ctx_enabled = True
+        self._thread = threading.Thread(target=self._code, args=(list(indices),), name="CTX coder", daemon=True)
+        self._thread.start()
+
+    def _code(self, indices: list[int]) -> None:
+        from lenet_mcu.host import ctx_code
+
         t0 = time.monotonic()
-        codes = ctx_code.encode_batch(self.inputs[indices], self.fill, self.width)
-        self.ctx = dict(zip(indices, codes, strict=True))
-        self.log(f"coded {len(indices)} inputs with CTX in {time.monotonic() - t0:.1f} s")
+        start, size = 0, self.FIRST_CHUNK
+        while start < len(indices) and not self._stop.is_set():
+            chunk = indices[start:start + size]
+            codes = ctx_code.encode_batch(self.inputs[chunk], self.fill, self.width)
+            self.ctx.update(zip(chunk, codes, strict=True))
+            start, size = start + size, self.CHUNK
+        self.log(f"coded {min(start, len(indices))} inputs with CTX in {time.monotonic() - t0:.1f} s")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def plain(self, index: int) -> bytes:
         body = self._plain.get(index)
@@ -311,7 +334,7 @@ class _InferBodies:
         return body
 
     def for_device(self, hello: proto.Hello) -> Callable[[int], bytes]:
-        if proto.Encoding.CTX not in hello.encodings or not self.ctx:
+        if proto.Encoding.CTX not in hello.encodings or not self.ctx_enabled:
             return self.plain
 
         def body(index: int) -> bytes:
