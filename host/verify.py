@@ -241,7 +241,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                 t.join(5)
             bar.close()
             log(f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
-                f"finish with `lenet-mcu verify --resume`{' --devices N' if devices else ''}")
+                f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}")
             raise
         finally:
             bar.close()
@@ -251,7 +251,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
             first = next((e for e in failures if not isinstance(e, LenetMcuError)), failures[0] if failures else None)
             if isinstance(first, KeyboardInterrupt):
                 log(f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
-                    "finish with `lenet-mcu verify --resume`")
+                    f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}")
             if first is not None:
                 raise first
         for shard in shards:

@@ -69,7 +69,7 @@ class LazyGroup(click.Group):
 
 def _epilog() -> str:
     codes = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
-    return ("\b\nThe base install runs flash, stop, verify and ports; train, quantize, evaluate and\n"
+    return ("\b\nThe base install runs flash, stop, verify, ports and boards; train, quantize, evaluate and\n"
             "pipeline need pip install 'lenet-mcu[train]'; codegen (and build or flash when the generated\n"
             "C is stale) needs 'lenet-mcu[codegen]'.\n\n"
             "\b\nExit codes:\n" + codes)
