@@ -26,10 +26,15 @@ def native_driver(fast_artifacts, tmp_path_factory):
 
 def test_lenet_plan_fuses_layers_and_fits_the_budget(fast_artifacts):
     plan = native.lower(load_model(fast_artifacts / "lenet5_int8.tflite"))
-    # C1+tanh+S2, C3+tanh+S4, C5+tanh, F6+tanh, output FC, softmax
-    assert [s.kind for s in plan.steps] == ["conv", "conv", "conv", "fc", "fc", "softmax"]
+    # C1+tanh+S2, C3+tanh+S4, C5+tanh, F6+tanh, output FC, softmax: every layer on a fast kernel
+    assert [(s.name, s.kind) for s in plan.steps] == [
+        ("c1_s2", "conv_s16"), ("c3_s4", "conv_s16"), ("c5", "fc_pairs"), ("f6", "fc_pairs"),
+        ("output", "fc_pairs"), ("softmax", "softmax")]
+    c1, c3 = plan.steps[0].params, plan.steps[1].params
+    assert c1["quad"] == 1 and c1["out_s16"] == 1 and c1["out_pairs"] == 1  # S2 handed over as int16 planes
+    assert c3["in_s16"] == 1 and c3["in_pairs"] == 1 and c3["quad"] == 0
     assert plan.macs == 416_520
-    assert plan.arena_bytes <= 8 * 1024
+    assert plan.arena_bytes <= 2_752  # S2 as int16 (2,352 B) + S4 (400 B)
 
 
 def test_all_test_images_equal_tflm(fast_artifacts, mnist_dir, native_driver):

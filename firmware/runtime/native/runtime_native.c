@@ -1,7 +1,8 @@
 /* runtime_native.c: include/runtime.h implemented by the generated infer().
  *
- * The model (weights, constants, buffer plan, infer()) is native_model.c from
- * `lenet-mcu codegen --runtime native`; the kernels are nn_kernels.[ch].
+ * The model is native_model.c (buffer plan, infer()) and native_weights.c
+ * (constants) from `lenet-mcu codegen --runtime native`; the kernels are the
+ * nn_*.h / nn_*.c files beside this one.
  * There is nothing to prepare at run time: all constants are in flash and the
  * activation arena is a static array.
  */
