@@ -115,7 +115,6 @@ def test_a_megabyte_of_noise_only_produces_error_frames(host_fw):
     assert stats.frames_bad == len(out) - 1 > 1000
 
 
-<<<<<<< HEAD
 def test_a_frame_that_lost_a_byte_is_named_by_its_seq(host_fw):
     """A lost byte breaks COBS or the CRC, but the header usually survives: the ERROR names the
     request so the host can resend just that one."""
@@ -130,10 +129,10 @@ def test_a_frame_that_lost_a_byte_is_named_by_its_seq(host_fw):
         assert P.parse_error(out[0]) in (P.ErrorCode.BAD_FRAME, P.ErrorCode.BAD_CRC)
         named += out[0].seq == 321
     assert named == len(cuts)
-=======
+
+
 def test_profile_request_to_a_runtime_without_a_profile_is_refused(host_fw):
     x = random_input(np.random.default_rng(4))
     out = run(host_fw, frame(P.MsgType.PROFILE_REQUEST, 31, P.infer_body(x, None)) + frame(P.MsgType.PROFILE_REQUEST, 32))
     assert [(f.type, f.seq) for f in out] == [(P.MsgType.ERROR, 31), (P.MsgType.ERROR, 32)]
     assert [P.parse_error(f) for f in out] == [P.ErrorCode.UNKNOWN_TYPE, P.ErrorCode.BAD_LENGTH]
->>>>>>> per-layer profile: PROFILE_REQUEST / PROFILE messages (docs/protocol.md), runtime_profile() in the runtime interface (native: infer_profiled() over the generated layer functions; TFLM and the echo fixture refuse), verify asks once per run and its report gets a per-layer table (JSON, Markdown, profile.png); tests: protocol bodies, the host build refusing, on QEMU the layers add up and INFER's ticks are unchanged
