@@ -408,10 +408,12 @@ class Device:
                 self.stats.bad_frames_received += 1
                 return
             self.stats.device_errors[code] = self.stats.device_errors.get(code, 0) + 1
-            # A damaged frame names its seq when its header survived (a hint: it may be wrong);
-            # otherwise it was the oldest copy in flight.
+            # A damaged frame names its seq when its header survived (a hint: it may be wrong).
+            # Without one the error says little: line noise and a frame split by a corrupted
+            # byte give errors of their own. Only with a single copy in flight is it that one;
+            # otherwise the next answer shows which copy was lost.
             copy = self._account(frame.seq, open_, send) if frame.seq != proto.NO_SEQ else None
-            if copy is None:
+            if copy is None and len(self._in_flight) == 1:
                 copy = self._account(None, open_, send)
             if copy is None or open_.get(copy.seq) is not copy:
                 return  # garbage the device took for a frame, or a request already answered
