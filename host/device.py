@@ -449,6 +449,34 @@ class Device:
                         return None  # firmware without STATS
         return None
 
+    def request_profile(self, body: bytes, tries: int = 3, wait: float = 5.0):
+        """One inference through the device's per-layer profile: (layers, RESULT) for an
+        INFER-style body, or None if the firmware cannot profile (ERROR answer)."""
+        for _ in range(tries):
+            seq = self._next_seq()
+            self._send(proto.encode_frame(proto.MsgType.PROFILE_REQUEST, seq, body))
+            layers: dict[int, proto.ProfileLayer] = {}
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                for frame in self._frames(max(0.0, min(0.05, deadline - time.monotonic()))):
+                    if frame.seq != seq:
+                        continue
+                    if frame.type == proto.MsgType.ERROR:
+                        return None  # firmware or runtime without profiling
+                    try:
+                        if frame.type == proto.MsgType.PROFILE:
+                            layer = proto.parse_profile(frame)
+                            layers[layer.index] = layer
+                        elif frame.type == proto.MsgType.RESULT:
+                            result = proto.parse_result(frame)
+                            count = next(iter(layers.values())).count if layers else 0
+                            if count and len(layers) == count:
+                                return [layers[i] for i in range(count)], result
+                            deadline = 0  # a PROFILE frame was lost: ask again
+                    except proto.FrameError:
+                        deadline = 0
+        return None
+
     def _reconnect(self, exc: LinkError) -> None:
         """A USB serial port vanishes while a board resets; QEMU may restart: reopen and re-handshake."""
         self.log(f"link lost ({exc}); reconnecting")
