@@ -408,10 +408,12 @@ class Device:
                 self.stats.bad_frames_received += 1
                 return
             self.stats.device_errors[code] = self.stats.device_errors.get(code, 0) + 1
-            # A damaged frame names its seq when its header survived (a hint: it may be wrong);
-            # otherwise it was the oldest copy in flight.
+            # A damaged frame names its seq when its header survived (a hint: it may be wrong).
+            # Without one the error says little: line noise and a frame split by a corrupted
+            # byte give errors of their own. Only with a single copy in flight is it that one;
+            # otherwise the next answer shows which copy was lost.
             copy = self._account(frame.seq, open_, send) if frame.seq != proto.NO_SEQ else None
-            if copy is None:
+            if copy is None and len(self._in_flight) == 1:
                 copy = self._account(None, open_, send)
             if copy is None or open_.get(copy.seq) is not copy:
                 return  # garbage the device took for a frame, or a request already answered
@@ -445,6 +447,34 @@ class Device:
                             break
                     if frame.type == proto.MsgType.ERROR and frame.seq == seq:
                         return None  # firmware without STATS
+        return None
+
+    def request_profile(self, body: bytes, tries: int = 3, wait: float = 5.0):
+        """One inference through the device's per-layer profile: (layers, RESULT) for an
+        INFER-style body, or None if the firmware cannot profile (ERROR answer)."""
+        for _ in range(tries):
+            seq = self._next_seq()
+            self._send(proto.encode_frame(proto.MsgType.PROFILE_REQUEST, seq, body))
+            layers: dict[int, proto.ProfileLayer] = {}
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                for frame in self._frames(max(0.0, min(0.05, deadline - time.monotonic()))):
+                    if frame.seq != seq:
+                        continue
+                    if frame.type == proto.MsgType.ERROR:
+                        return None  # firmware or runtime without profiling
+                    try:
+                        if frame.type == proto.MsgType.PROFILE:
+                            layer = proto.parse_profile(frame)
+                            layers[layer.index] = layer
+                        elif frame.type == proto.MsgType.RESULT:
+                            result = proto.parse_result(frame)
+                            count = next(iter(layers.values())).count if layers else 0
+                            if count and len(layers) == count:
+                                return [layers[i] for i in range(count)], result
+                            deadline = 0  # a PROFILE frame was lost: ask again
+                    except proto.FrameError:
+                        deadline = 0
         return None
 
     def _reconnect(self, exc: LinkError) -> None:

@@ -127,6 +127,8 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
                      bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
         "device_stats": session.get("device_stats"),
+        # Ticks per layer of one inference (PROFILE_REQUEST), or None if the firmware cannot profile.
+        "profile": session.get("profile"),
         # One entry per device of the session: images it checked, its rate, link counters.
         "devices": session.get("devices") or [],
         "confusion_matrix": confusion.tolist(),
@@ -186,6 +188,7 @@ def render_markdown(rep: dict) -> str:
     if ds:
         lines.append(f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
                      f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |")
+    lines += profile_markdown(rep.get("profile"))
     devices = rep.get("devices") or []
     if len(devices) > 1:
         lines += ["", "## Devices", "", "| device | board / runtime | images | images/s | resends | stopped |",
@@ -203,12 +206,33 @@ def render_markdown(rep: dict) -> str:
     return "\n".join(lines)
 
 
+def profile_markdown(profile: dict | None) -> list[str]:
+    """The per-layer table of a verify report (empty without a profile)."""
+    if not profile:
+        return []
+    total = sum(layer["ticks"] for layer in profile["layers"])
+    lines = ["", "## Ticks per layer", "",
+             f"One inference (test image {profile['image']}) through the firmware's per-layer profile; "
+             f"the layers sum to {total} of the {profile['total_ticks']} ticks of that run "
+             f"(the rest is the calls and the timer reads).", "",
+             "| layer | ticks | share |", "|---|---:|---:|"]
+    for layer in profile["layers"]:
+        lines.append(f"| {layer['name']} | {layer['ticks']} | {layer['ticks'] / max(total, 1):.1%} |")
+    lines += ["", "![ticks per layer](profile.png)"]
+    return lines
+
+
 def write_reports(out_dir: Path, rep: dict, images: np.ndarray, refs, records: dict) -> None:
     out_dir = Path(out_dir)
     write_json(out_dir / "report.json", rep)
     write_text(out_dir / "report.md", render_markdown(rep))
     write_bytes(out_dir / "confusion.png",
                 plots.confusion_png(np.array(rep["confusion_matrix"]), xlabel="predicted on device"))
+    if rep.get("profile"):
+        prof = rep["profile"]
+        write_bytes(out_dir / "profile.png", plots.layer_ticks_png(
+            [layer["name"] for layer in prof["layers"]], {"device": [layer["ticks"] for layer in prof["layers"]]},
+            f"Ticks per layer (test image {prof['image']})", (rep.get("ticks") or {}).get("unit", "ticks")))
     preds = {i: r.argmax for i, r in records.items()}
     write_bytes(out_dir / "misclassified.png",
                 plots.misclassified_png(images, refs.labels, preds, rep["misclassified_images"]))

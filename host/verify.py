@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from lenet_mcu import boards
 from lenet_mcu.artifacts import REFERENCES, verify_dir
 from lenet_mcu.errors import LenetMcuError
@@ -260,6 +262,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                     shard.device_stats = shard.device.request_stats()
                 except LinkError:
                     shard.device_stats = None
+        profile = _profile(shards, bodies, refs, log)
         records = {i: r for i, r in ckpt.records.items() if i < total}
         per_device = [s.summary(baud) for s in shards]
     session = {
@@ -267,7 +270,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         "images": sum(d["images"] for d in per_device), "seconds": elapsed,
         "bytes_out": sum(d["bytes_out"] for d in per_device), "bytes_in": sum(d["bytes_in"] for d in per_device),
         "link": _merge_link_stats([d["link"] for d in per_device]), "resumed": resume,
-        "device_stats": per_device[0]["device_stats"], "devices": per_device,
+        "device_stats": per_device[0]["device_stats"], "devices": per_device, "profile": profile,
     }
     rep = report_mod.build_report(refs, records, total, hello, sha, session)
     if reports:
@@ -345,6 +348,26 @@ class _InferBodies:
             return ctx if len(ctx) <= 1 + self.inputs[index].size else self.plain(index)
 
         return body
+
+
+def _profile(shards, bodies, refs, log, index: int = 0) -> dict | None:
+    """Ticks per layer of test image `index` from the first healthy device (PROFILE_REQUEST);
+    None if its firmware cannot profile. The profiled run's outputs must still equal TFLM's."""
+    for shard in shards:
+        if shard.error is not None:
+            continue
+        try:
+            answer = shard.device.request_profile(bodies.plain(index))
+        except LinkError:
+            return None
+        if answer is None:
+            log("the firmware gives no per-layer profile")
+            return None
+        layers, result = answer
+        return {"image": index, "device": shard.url, "total_ticks": result.ticks,
+                "outputs_equal_tflm": bool(np.array_equal(result.outputs, refs.tflm_int8[index])),
+                "layers": [{"name": layer.name, "ticks": layer.ticks} for layer in layers]}
+    return None
 
 
 def _in_parallel(calls) -> None:

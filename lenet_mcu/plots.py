@@ -90,3 +90,26 @@ def misclassified_png(images: np.ndarray, labels: np.ndarray, preds: dict, indic
              else "No misclassified images")
     fig.suptitle(title, fontsize=9, y=0.995, va="top")
     return _figure_png(fig)
+
+
+def layer_ticks_png(names: list[str], series: dict[str, list[int]], title: str, unit: str = "ticks") -> bytes:
+    """Horizontal bars per layer (first layer on top), one bar per series (e.g. per runtime)."""
+    plt = _pyplot()
+    k = max(1, len(series))
+    height = 0.8 / k
+    fig, ax = plt.subplots(figsize=(7.0, (0.35 + 0.3 * k) * len(names) + 1.4))
+    for i, (label, ticks) in enumerate(series.items()):
+        y = [j + (i - (k - 1) / 2) * height for j in range(len(names))]
+        bars = ax.barh(y, ticks, height=height, label=label)
+        ax.bar_label(bars, labels=[f"{t:,}" for t in ticks], padding=3, fontsize=7)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    peak = max((max(t) for t in series.values() if t), default=1)
+    ax.set_xlim(0, peak * 1.3)
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    if k > 1:
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _figure_png(fig)

@@ -129,3 +129,10 @@ def test_a_frame_that_lost_a_byte_is_named_by_its_seq(host_fw):
         assert P.parse_error(out[0]) in (P.ErrorCode.BAD_FRAME, P.ErrorCode.BAD_CRC)
         named += out[0].seq == 321
     assert named == len(cuts)
+
+
+def test_profile_request_to_a_runtime_without_a_profile_is_refused(host_fw):
+    x = random_input(np.random.default_rng(4))
+    out = run(host_fw, frame(P.MsgType.PROFILE_REQUEST, 31, P.infer_body(x, None)) + frame(P.MsgType.PROFILE_REQUEST, 32))
+    assert [(f.type, f.seq) for f in out] == [(P.MsgType.ERROR, 31), (P.MsgType.ERROR, 32)]
+    assert [P.parse_error(f) for f in out] == [P.ErrorCode.UNKNOWN_TYPE, P.ErrorCode.BAD_LENGTH]

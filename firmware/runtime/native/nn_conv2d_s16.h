@@ -73,6 +73,20 @@ typedef struct {
                            [a1k] "+r"(A1K_), [a0l] "+r"(A0L_), [a1l] "+r"(A1L_)             \
                          : [d0] "r"(D0_), [d1] "r"(D1_));                                   \
     } while (0)
+/* NN_MAC_2x2 for the first step of a pass: the accumulators start from the biases
+   bk, bl instead of being copied from them first */
+#define NN_MAC_2x2_FROM(D0_, D1_, W_, BK_, BL_, A0K_, A1K_, A0L_, A1L_)                       \
+    do {                                                                               \
+        uint32_t wk_, wl_;                                                             \
+        __asm__ volatile("ldrd %[wk], %[wl], [%[w]], #8\n\t"                             \
+                         "smlad %[a0k], %[d0], %[wk], %[bk]\n\t"                         \
+                         "smlad %[a1k], %[d1], %[wk], %[bk]\n\t"                         \
+                         "smlad %[a0l], %[d0], %[wl], %[bl]\n\t"                         \
+                         "smlad %[a1l], %[d1], %[wl], %[bl]"                              \
+                         : [wk] "=&r"(wk_), [wl] "=&r"(wl_), [w] "+r"(W_), [a0k] "=&r"(A0K_), \
+                           [a1k] "=&r"(A1K_), [a0l] "=&r"(A0L_), [a1l] "=&r"(A1L_)     \
+                         : [d0] "r"(D0_), [d1] "r"(D1_), [bk] "r"(BK_), [bl] "r"(BL_)); \
+    } while (0)
 /* one channel k from one filter word (w advances by a word) */
 #define NN_MAC_2x1(D0_, D1_, W_, A0K_, A1K_)                                                 \
     do {                                                                               \
@@ -291,15 +305,11 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
         const int16_t *const x0 = row0 + px * 2 * p->in_c;
         for (int ob = 0; ob < p->out_c; ob += p->block) {
             int32_t a[NN_S16_MAX_BLOCK][4]; /* [channel][dy * 2 + variant] */
-#pragma GCC unroll 6
-            for (int k = 0; k < p->block; ++k) {
-                a[k][0] = a[k][1] = a[k][2] = a[k][3] = p->bias[ob + k];
-            }
             const uint32_t *w = p->filter + ob * p->filter_h * p->row_words * 2;
 #if NN_USE_SIMD
             if (p->block == 2) {
-                int32_t e0 = a[0][0], o0 = a[0][1], e1 = a[0][2], o1 = a[0][3];
-                int32_t f0 = a[1][0], q0 = a[1][1], f1 = a[1][2], q1 = a[1][3];
+                const int32_t b0 = p->bias[ob], b1 = p->bias[ob + 1];
+                int32_t e0, o0, e1, o1, f0, q0, f1, q1;
 #pragma GCC unroll 8
                 for (int ky = 0; ky < p->filter_h; ++ky) {
                     const int16_t *x = x0 + ky * row_len;
@@ -307,8 +317,13 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
                     for (int j = 0; j < p->row_words; ++j) {
                         uint32_t d0, d1;
                         NN_LOAD_2(d0, d1, x, 2 * row_len); /* rows ky and ky + 1 */
-                        NN_MAC_2x2(d0, d1, w, e0, e1, o0, o1);
-                        NN_MAC_2x2(d0, d1, w, f0, f1, q0, q1);
+                        if (ky == 0 && j == 0) {
+                            NN_MAC_2x2_FROM(d0, d1, w, b0, b0, e0, e1, o0, o1);
+                            NN_MAC_2x2_FROM(d0, d1, w, b1, b1, f0, f1, q0, q1);
+                        } else {
+                            NN_MAC_2x2(d0, d1, w, e0, e1, o0, o1);
+                            NN_MAC_2x2(d0, d1, w, f0, f1, q0, q1);
+                        }
                     }
                 }
                 a[0][0] = e0, a[0][1] = o0, a[0][2] = e1, a[0][3] = o1;
@@ -316,6 +331,9 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
             } else
 #endif
             {
+                for (int k = 0; k < p->block; ++k) {
+                    a[k][0] = a[k][1] = a[k][2] = a[k][3] = p->bias[ob + k];
+                }
                 for (int ky = 0; ky < p->filter_h; ++ky) {
                     for (int j = 0; j < p->row_words; ++j) {
                         const uint32_t d0 = nn_read_pair(x0 + ky * row_len + 2 * j);

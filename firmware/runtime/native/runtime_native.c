@@ -8,6 +8,8 @@
  */
 #include "runtime.h"
 
+#include "board.h"
+
 #include "model_info.h"
 #include "native_model.h"
 
@@ -26,6 +28,18 @@ int runtime_infer(const int8_t *input, int8_t *output)
 {
     infer(input, output);
     return 0;
+}
+
+int runtime_profile(const int8_t *input, int8_t *output, uint32_t *ticks, const char **names, int max_layers)
+{
+    if (max_layers < NATIVE_LAYER_COUNT) {
+        return -1;
+    }
+    infer_profiled(input, output, ticks_read, ticks);
+    for (int i = 0; i < NATIVE_LAYER_COUNT; ++i) {
+        names[i] = native_layer_names[i];
+    }
+    return NATIVE_LAYER_COUNT;
 }
 
 uint32_t runtime_arena_bytes(void)
