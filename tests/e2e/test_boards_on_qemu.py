@@ -74,15 +74,15 @@ def test_native_is_bit_exact_on_1000_test_images(native_on_board, mnist_dir):
 
 
 def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
-    from lenet_mcu.codegen.reference import TflmRunner
     from lenet_mcu.host import protocol as proto
     from lenet_mcu.host.device import Device
     from lenet_mcu.host.link import Link
     from lenet_mcu.host.references import model_sha256
+    from lenet_mcu.interpreters import TflmInterpreter, run_tflm
 
     art, board, state = native_on_board
-    reference = TflmRunner(art / "lenet5_int8.tflite")
-    input_shape = reference.input_shape[1:]
+    model = art / "lenet5_int8.tflite"
+    input_shape = TflmInterpreter(model).input_shape[1:]
     rng = np.random.default_rng(20261202)
     inputs = rng.integers(-128, 128, size=(RANDOM_INPUTS,) + input_shape, dtype=np.int8)
     output_count = np.load(art / "references.npz")["tflm_int8"].shape[1]
@@ -95,7 +95,7 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
         device = Device(link, model_sha256(art), output_count, int(np.prod(input_shape)), log=lambda m: None)
         assert device.handshake().board == board.name
         device.run(list(range(RANDOM_INPUTS)), lambda i: proto.infer_body(inputs[i], None), 4, got)
-    np.testing.assert_array_equal(outputs, reference.run(inputs).reshape(RANDOM_INPUTS, -1))
+    np.testing.assert_array_equal(outputs, run_tflm(model, inputs).reshape(RANDOM_INPUTS, -1))
 
 
 # ---------------------------------------------------------------- TFLM runtime
