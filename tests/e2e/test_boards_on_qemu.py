@@ -80,6 +80,8 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
     from lenet_mcu.host.link import Link
     from lenet_mcu.host.references import model_sha256
 
+    from lenet_mcu.host.qemu import QemuBoard
+
     art, board, state = native_on_board
     reference = TflmRunner(art / "lenet5_int8.tflite")
     input_shape = reference.input_shape[1:]
@@ -91,7 +93,9 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
     def got(index: int, result: proto.Result) -> None:
         outputs[index] = result.outputs
 
-    with Link(state["url"], 115200) as link:
+    # A fresh emulator of its own (attached: it dies with the test), not the one the serial check used.
+    with QemuBoard(state["elf"], machine=board.qemu_machine, extra_args=board.qemu_options,
+                   log_path=art / "qemu-random.log") as emulator, Link(emulator.url, 115200) as link:
         device = Device(link, model_sha256(art), output_count, int(np.prod(input_shape)), log=lambda m: None)
         assert device.handshake().board == board.name
         device.run(list(range(RANDOM_INPUTS)), lambda i: proto.infer_body(inputs[i], None), 4, got)
