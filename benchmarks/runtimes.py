@@ -12,8 +12,11 @@ same artifacts folder, all on the STM32F405 firmware under QEMU netduinoplus2 -i
   instructions per inference: TIM2 ticks of each RESULT (one per instruction under -icount)
   bit-exact   every output byte of the first --images test images vs the TFLM reference
               (references.npz tflm_int8); a difference aborts the run (verify fails)
-Ratios are against the native runtime of the same run. Writes JSON with a Markdown table
-(`table_markdown`); prints the table.
+Ratios are against the native runtime of the same run. Per layer: the native firmware's
+PROFILE answer for test image 0 (ticks per generated layer function); the TFLM firmware has no
+per-operator profile (its MicroProfiler hooks are compiled out by TF_LITE_STRIP_ERROR_STRINGS, which
+the TFLM build uses), so its column says so instead of inventing numbers. Writes JSON with Markdown
+tables (`table_markdown`, `per_layer_markdown`); prints them.
 """
 from __future__ import annotations
 
@@ -62,6 +65,24 @@ def tflm_row(r: dict) -> dict:
         "instructions_per_inference": q["instructions_per_inference"],
         "images": q["images"], "images_differing_from_tflm": q["images_differing_from_tflm"],
     }
+
+
+def per_layer_markdown(native: dict, runs: list[dict]) -> str:
+    """Ticks per layer, native next to TFLM (when a TFLM firmware can profile)."""
+    profile = native.get("profile")
+    if not profile:
+        return "(no per-layer profile: the native firmware did not answer PROFILE_REQUEST)"
+    tflm_profiles = [r.get("profile") for r in runs]
+    heads = [f"TFLM {r['kernels']}" for r in runs]
+    lines = ["| native layer | native ticks | " + " | ".join(heads) + " |",
+             "|---|---:|" + "---|" * len(heads)]
+    for layer in profile["layers"]:
+        cells = ["n/a (profiler compiled out)" if p is None else "see its table" for p in tflm_profiles]
+        lines.append(f"| {layer['name']} | {layer['ticks']:,} | " + " | ".join(cells) + " |")
+    total = sum(layer["ticks"] for layer in profile["layers"])
+    lines.append(f"| all layers | {total:,} | " + " | ".join(
+        f"{r['qemu']['instructions_per_inference']['median']:,.0f} (whole inference)" for r in runs) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -122,10 +143,13 @@ def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path, tf
         "cpus": os.cpu_count(),
         "rows": rows,
         "table_markdown": markdown_table(rows),
+        "per_layer": {"native": native.get("profile"), "tflm": [r.get("profile") for r in runs]},
+        "per_layer_markdown": per_layer_markdown(native, runs),
         "details": {"native": native, "tflm": runs},
     }
     atomic.write_text(out_path, json.dumps(result, indent=2) + "\n")
     click.echo(result["table_markdown"])
+    click.echo(result["per_layer_markdown"])
     click.echo(f"results: {out_path}", err=True)
 
 

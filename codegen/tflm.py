@@ -18,21 +18,20 @@ ARENA_MARGIN_FRACTION (at least ARENA_MARGIN_MIN_BYTES), rounded up to 16 bytes.
 The device reports its real `arena_used_bytes()` in HELLO, so the margin can be
 checked on the target (tests/test_tflm_firmware.py does).
 
-Nothing here imports TensorFlow; the measurement runs tflite-micro in a subprocess.
+Nothing here imports TensorFlow; the measurement is lenet_mcu.interpreters.measure_tflm_arena.
 """
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 from lenet_mcu import atomic
-from lenet_mcu.codegen.model_info import ModelInfo, c_float, load_model, render_model_info_h
+from lenet_mcu.codegen.model_info import c_float, render_model_info_h
 from lenet_mcu.codegen.templating import render
 from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.interpreters import measure_tflm_arena
+from lenet_mcu.tflite_model import ModelInfo, load_model
 
 #: Builtin operator -> MicroMutableOpResolver method, for every builtin op the
 #: resolver of TFLM (tensorflow/lite/micro/micro_mutable_op_resolver.h, tflite-micro
@@ -147,40 +146,9 @@ def resolver_ops(info: ModelInfo) -> list[ResolverOp]:
 
 # ---------------------------------------------------------------- arena measurement
 
-_MEASURE_SCRIPT = textwrap.dedent("""
-    import sys
-    from tflite_micro.python.tflite_micro import runtime
-    try:
-        from tflite_micro.python.tflite_micro import _version
-        version = getattr(_version, "__version__", "unknown")
-    except ImportError:
-        version = "unknown"
-    data = open(sys.argv[1], "rb").read()
-    interpreter = runtime.Interpreter.from_bytes(
-        data, arena_size=max(1 << 20, 10 * len(data)),
-        intrepreter_config=runtime.InterpreterConfig.kAllocationRecording)
-    sys.stdout.write("tflite_micro_version " + version + "\\n")
-    sys.stdout.flush()
-    interpreter.print_allocations()  # TFLM's MicroPrintf: stderr on the host
-""")
-_ALLOCATION_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
-
-
 def measure_arena(model_path: str | Path, timeout: float = 120.0) -> ArenaMeasurement:
-    """Allocate the model in the tflite-micro interpreter (subprocess) and read its arena use."""
-    try:
-        proc = subprocess.run([sys.executable, "-c", _MEASURE_SCRIPT, str(model_path)],
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise LenetMcuError(f"measuring the TFLM arena of {model_path} took over {timeout:.0f} s") from None
-    log = proc.stdout + proc.stderr
-    found = {k: int(v) for k, v in _ALLOCATION_LINE.findall(log)}
-    if proc.returncode != 0 or "total" not in found:
-        detail = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
-        raise LenetMcuError(f"the tflite-micro interpreter cannot allocate model {model_path}: {detail}")
-    version = re.search(r"tflite_micro_version (\S+)", log)
-    return ArenaMeasurement(found["total"], found.get("head", 0), found.get("tail", 0),
-                            version.group(1) if version else "unknown")
+    """Allocate the model in the tflite-micro interpreter and read its arena use."""
+    return ArenaMeasurement(*measure_tflm_arena(model_path, timeout))
 
 
 # ---------------------------------------------------------------- C sources

@@ -45,10 +45,12 @@ class LinkStats:
 class _Request:
     index: int
     frame: bytes
+    seq: int = 0
     sent_at: float = 0.0
     send_no: int = 0
     tries: int = 0
     rejections: int = 0
+    copies: int = 0  # copies sent and not yet answered (by RESULT or ERROR)
 
 
 _FATAL_ERRORS = {
@@ -109,7 +111,7 @@ class Device:
 
     def __init__(self, link: Link, expected_sha256: str, output_count: int, input_size: int,
                  input_scale: float | None = None, input_zero_point: int | None = None,
-                 timeout: float = 2.0, hello_timeout: float = 10.0, max_tries: int = 20,
+                 timeout: float = 2.0, hello_timeout: float = 10.0, max_tries: int = 50,
                  reconnect_s: float = 10.0, log: Callable[[str], None] | None = None):
         self.link = link
         self.expected_sha256 = expected_sha256
@@ -131,9 +133,11 @@ class Device:
         self._latency: float | None = None  # moving average of request -> answer time
         self._last_frame_at = time.monotonic()  # when the device last sent a valid frame
         self._resets_without_result = 0
+        self._answer_gap: float | None = None  # moving average of the time between the device's frames
 
-    #: The answer timeout adapts to the link: ten times the usual answer time,
-    #: at least MIN_TIMEOUT_S and at most the `timeout` given.
+    #: The answer timeout adapts to the link: three times the usual answer time
+    #: (which includes waiting behind the other requests in the window), at
+    #: least MIN_TIMEOUT_S and at most the `timeout` given.
     MIN_TIMEOUT_S = 0.2
     #: Boot HELLOs in a row, with requests open and no RESULT between them, that
     #: mean the device crashes on INFER rather than a flaky cable resetting it.
@@ -142,7 +146,7 @@ class Device:
     def effective_timeout(self) -> float:
         if self._latency is None:
             return self.timeout
-        return min(self.timeout, max(self.MIN_TIMEOUT_S, 10 * self._latency))
+        return min(self.timeout, max(self.MIN_TIMEOUT_S, 3 * self._latency))
 
     # -- helpers --------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -159,7 +163,10 @@ class Device:
             if isinstance(item, proto.FrameError):
                 self.stats.bad_frames_received += 1
                 continue
-            self._last_frame_at = time.monotonic()
+            now = time.monotonic()
+            gap = now - self._last_frame_at
+            self._answer_gap = gap if self._answer_gap is None else 0.9 * self._answer_gap + 0.1 * min(gap, 1.0)
+            self._last_frame_at = now
             yield item
 
     # -- HELLO ----------------------------------------------------------------
@@ -248,8 +255,14 @@ class Device:
             self.handshake()
         open_: dict[int, _Request] = {}
         self._resets_without_result = 0
+        # Every INFER copy sent, in order: the device answers each frame it receives exactly
+        # once and in order (RESULT, or ERROR when damaged), so each answer accounts for the
+        # oldest copies, and a copy skipped over was lost on the way.
+        self._in_flight: collections.deque[_Request] = collections.deque()
 
         def send(req: _Request, now: float) -> None:
+            self._in_flight.append(req)
+            req.copies += 1
             self._send_counter += 1
             req.send_no = self._send_counter
             req.sent_at = now
@@ -257,7 +270,7 @@ class Device:
             if req.tries > self.max_tries:
                 # Keep trying while the device still says something valid: then it is the link.
                 silent = now - self._last_frame_at
-                if silent > max(2.0, 3 * self.effective_timeout()):
+                if silent > max(5.0, 3 * self.effective_timeout()):
                     raise LenetMcuError(f"image {req.index}: the device stopped answering ({silent:.1f} s without a "
                                         f"valid frame, {req.tries - 1} tries): it hangs; results so far are "
                                         "checkpointed (reset the device, then verify --resume)")
@@ -284,9 +297,9 @@ class Device:
                         index = work.take()
                         if index is None:
                             break
-                        req = _Request(index, b"")
-                        open_[self._next_seq()] = req
-                        seq = self._seq
+                        seq = self._next_seq()
+                        req = _Request(index, b"", seq)
+                        open_[seq] = req
                         body = infer_body(index)
                         if proto.HEADER.size + len(body) > self.hello.max_payload:
                             raise LenetMcuError(f"image {index}: INFER payload of {proto.HEADER.size + len(body)} "
@@ -305,11 +318,16 @@ class Device:
                         self._handle(frame, open_, send, answered)
                     now = time.monotonic()
                     for req in sorted(open_.values(), key=lambda r: r.send_no):
-                        if now - req.sent_at > timeout:
+                        # While the device keeps answering, a request may just be waiting its turn
+                        # (answers come in order; a lost one shows when a later one is answered):
+                        # time out only on silence.
+                        if now - max(req.sent_at, self._last_frame_at) > timeout:
                             self.stats.timeouts += 1
+                            self._forget_in_flight()
                             send(req, now)
                 except LinkError as exc:
                     self._reconnect(exc)
+                    self._forget_in_flight()
                     now = time.monotonic()
                     for req in sorted(open_.values(), key=lambda r: r.send_no):
                         send(req, now)
@@ -317,8 +335,34 @@ class Device:
             if open_:
                 work.give_back([r.index for r in open_.values()])
 
+    def _forget_in_flight(self) -> None:
+        """Copies in flight are lost (timeout on silence, reset, reconnect)."""
+        for req in self._in_flight:
+            req.copies = 0
+        self._in_flight.clear()
+
+    def _account(self, seq: int | None, open_: dict[int, _Request], send) -> _Request | None:
+        """An answer arrived for the copy of `seq` (None: for the oldest copy in flight, seq unknown).
+
+        Takes that copy off the in-flight list; copies sent before it that got no answer
+        were lost: their requests are sent again unless another copy is still on its way.
+        Returns the request the answer was for, if it is known and still in flight."""
+        if seq is not None and not any(r.seq == seq for r in self._in_flight):
+            return None  # an answer to a copy we no longer track (a late duplicate)
+        now = time.monotonic()
+        while self._in_flight:
+            req = self._in_flight.popleft()
+            req.copies -= 1
+            if seq is None or req.seq == seq:
+                return req
+            if req.copies == 0 and open_.get(req.seq) is req:
+                self.stats.resent_out_of_order += 1
+                send(req, now)
+        return None
+
     def _handle(self, frame: proto.Frame, open_: dict[int, _Request], send, on_result) -> None:
         if frame.type == proto.MsgType.RESULT:
+            self._account(frame.seq, open_, send)
             req = open_.get(frame.seq)
             if req is None:
                 self.stats.duplicates_dropped += 1
@@ -336,12 +380,6 @@ class Device:
                 latency = time.monotonic() - req.sent_at
                 self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
             on_result(req.index, result)
-            # In-order device: anything sent before this request and still open was lost.
-            now = time.monotonic()
-            for other in sorted(open_.values(), key=lambda r: r.send_no):
-                if other.send_no < req.send_no:
-                    self.stats.resent_out_of_order += 1
-                    send(other, now)
         elif frame.type == proto.MsgType.HELLO:
             try:
                 boot = proto.parse_hello(frame.body).boot
@@ -359,6 +397,7 @@ class Device:
                         f"not a bad cable")
                 self.log(f"device reset detected (boot HELLO); resending {len(open_)} open requests")
                 self._accept_hello(frame)
+                self._forget_in_flight()
                 now = time.monotonic()
                 for req in sorted(open_.values(), key=lambda r: r.send_no):
                     send(req, now)
@@ -369,28 +408,27 @@ class Device:
                 self.stats.bad_frames_received += 1
                 return
             self.stats.device_errors[code] = self.stats.device_errors.get(code, 0) + 1
-            req = open_.get(frame.seq)
-            if req is None:
-                # The device could not read a frame and not even its seq. It answers in order,
-                # so that was most likely the oldest request still open: resend it now unless it
-                # was just resent (a wrong guess costs one duplicate answer, which is dropped).
-                if frame.seq == proto.NO_SEQ and open_:
-                    oldest = min(open_.values(), key=lambda r: r.send_no)
-                    now = time.monotonic()
-                    if now - oldest.sent_at > min(self.effective_timeout(), 2 * (self._latency or 0.0)):
-                        self.stats.resent_after_error += 1
-                        send(oldest, now)
+            # A damaged frame names its seq when its header survived (a hint: it may be wrong).
+            # Without one the error says little: line noise and a frame split by a corrupted
+            # byte give errors of their own. Only with a single copy in flight is it that one;
+            # otherwise the next answer shows which copy was lost.
+            copy = self._account(frame.seq, open_, send) if frame.seq != proto.NO_SEQ else None
+            if copy is None and len(self._in_flight) == 1:
+                copy = self._account(None, open_, send)
+            if copy is None or open_.get(copy.seq) is not copy:
+                return  # garbage the device took for a frame, or a request already answered
+            if code in (proto.ErrorCode.BAD_CRC, proto.ErrorCode.BAD_FRAME, proto.ErrorCode.TOO_LONG):
+                if copy.copies == 0:
+                    self.stats.resent_after_error += 1
+                    send(copy, time.monotonic())
                 return
-            if code == proto.ErrorCode.BAD_CRC:  # the seq survived in a damaged frame: a hint
-                self.stats.resent_after_error += 1
-                send(req, time.monotonic())
-                return
-            req.rejections += 1
-            if req.rejections >= 3 and code in _FATAL_ERRORS:
+            copy.rejections += 1
+            if copy.rejections >= 3 and code in _FATAL_ERRORS:
                 name = proto.ErrorCode(code).name
-                raise LenetMcuError(f"device rejects INFER for image {req.index} with ERROR {name} three times: "
+                raise LenetMcuError(f"device rejects INFER for image {copy.index} with ERROR {name} three times: "
                                     + _FATAL_ERRORS[code])
-            send(req, time.monotonic())
+            if copy.copies == 0:
+                send(copy, time.monotonic())
         elif frame.type != proto.MsgType.STATS:
             self.stats.bad_frames_received += 1
 
@@ -409,6 +447,34 @@ class Device:
                             break
                     if frame.type == proto.MsgType.ERROR and frame.seq == seq:
                         return None  # firmware without STATS
+        return None
+
+    def request_profile(self, body: bytes, tries: int = 3, wait: float = 5.0):
+        """One inference through the device's per-layer profile: (layers, RESULT) for an
+        INFER-style body, or None if the firmware cannot profile (ERROR answer)."""
+        for _ in range(tries):
+            seq = self._next_seq()
+            self._send(proto.encode_frame(proto.MsgType.PROFILE_REQUEST, seq, body))
+            layers: dict[int, proto.ProfileLayer] = {}
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                for frame in self._frames(max(0.0, min(0.05, deadline - time.monotonic()))):
+                    if frame.seq != seq:
+                        continue
+                    if frame.type == proto.MsgType.ERROR:
+                        return None  # firmware or runtime without profiling
+                    try:
+                        if frame.type == proto.MsgType.PROFILE:
+                            layer = proto.parse_profile(frame)
+                            layers[layer.index] = layer
+                        elif frame.type == proto.MsgType.RESULT:
+                            result = proto.parse_result(frame)
+                            count = next(iter(layers.values())).count if layers else 0
+                            if count and len(layers) == count:
+                                return [layers[i] for i in range(count)], result
+                            deadline = 0  # a PROFILE frame was lost: ask again
+                    except proto.FrameError:
+                        deadline = 0
         return None
 
     def _reconnect(self, exc: LinkError) -> None:

@@ -24,9 +24,11 @@ class MsgType(enum.IntEnum):
     HELLO_REQUEST = 0x01
     INFER = 0x02
     STATS_REQUEST = 0x03
+    PROFILE_REQUEST = 0x04
     HELLO = 0x81
     RESULT = 0x82
     STATS = 0x83
+    PROFILE = 0x84
     ERROR = 0xEE
 
 
@@ -246,6 +248,38 @@ def parse_stats(frame: Frame) -> Stats:
     if len(frame.body) != _STATS.size:
         raise FrameError(f"STATS body of {len(frame.body)} bytes, expected {_STATS.size}")
     return Stats(*_STATS.unpack(frame.body))
+
+
+#: Layout version of a PROFILE body (PROFILE_FORMAT in protocol.h).
+PROFILE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ProfileLayer:
+    index: int
+    count: int  # layers in the profile
+    ticks: int
+    name: str
+
+
+_PROFILE_HEAD = struct.Struct("<BBBxIB")
+
+
+def pack_profile(index: int, count: int, ticks: int, name: str) -> bytes:
+    raw = name.encode()
+    return _PROFILE_HEAD.pack(PROFILE_FORMAT, index, count, ticks, len(raw)) + raw
+
+
+def parse_profile(frame: Frame) -> ProfileLayer:
+    body = frame.body
+    if len(body) < _PROFILE_HEAD.size:
+        raise FrameError(f"PROFILE body of {len(body)} bytes is too short")
+    fmt, index, count, ticks, n = _PROFILE_HEAD.unpack_from(body)
+    if fmt != PROFILE_FORMAT:
+        raise FrameError(f"PROFILE body format {fmt}, expected {PROFILE_FORMAT}")
+    if len(body) != _PROFILE_HEAD.size + n or index >= count:
+        raise FrameError(f"PROFILE body of {len(body)} bytes for layer {index} of {count} is malformed")
+    return ProfileLayer(index, count, ticks, body[_PROFILE_HEAD.size:].decode(errors="replace"))
 
 
 def parse_error(frame: Frame) -> int:

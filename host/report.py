@@ -4,13 +4,11 @@ Everything is written atomically into artifacts/verify/.
 """
 from __future__ import annotations
 
-import io
-import math
 from pathlib import Path
 
 import numpy as np
 
-from lenet_mcu import boards
+from lenet_mcu import boards, plots
 from lenet_mcu.artifacts import verify_dir
 from lenet_mcu.atomic import write_bytes, write_json, write_text
 from lenet_mcu.decision import rule_name
@@ -19,7 +17,6 @@ from lenet_mcu.host import protocol as proto
 #: bits per byte on a UART with 8 data bits, no parity, one stop bit (8N1)
 UART_BITS_PER_BYTE = 10
 REFERENCE_BAUD = 115200
-GALLERY_MAX = 60
 
 
 def _rate(n: int, d: int) -> float | None:
@@ -40,8 +37,7 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
     differ_tflm = np.flatnonzero(diff_tflm.max(axis=1) > 0) if n else np.array([], np.int64)
     diff_tflite = np.abs(outputs.astype(np.int16) - tflite.astype(np.int16))
     classes = refs.output_count
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (labels, np.clip(dev_pred, 0, classes - 1)), 1)
+    confusion = plots.confusion_matrix(labels, dev_pred, classes)
     per_class = {}
     for c in range(classes):
         mask = labels == c
@@ -131,6 +127,8 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
                      bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
         "device_stats": session.get("device_stats"),
+        # Ticks per layer of one inference (PROFILE_REQUEST), or None if the firmware cannot profile.
+        "profile": session.get("profile"),
         # One entry per device of the session: images it checked, its rate, link counters.
         "devices": session.get("devices") or [],
         "confusion_matrix": confusion.tolist(),
@@ -190,6 +188,7 @@ def render_markdown(rep: dict) -> str:
     if ds:
         lines.append(f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
                      f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |")
+    lines += profile_markdown(rep.get("profile"))
     devices = rep.get("devices") or []
     if len(devices) > 1:
         lines += ["", "## Devices", "", "| device | board / runtime | images | images/s | resends | stopped |",
@@ -207,77 +206,36 @@ def render_markdown(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def _figure_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def confusion_png(confusion: np.ndarray) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    confusion = np.asarray(confusion)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    ax.imshow(np.log1p(confusion), cmap="Blues")
-    k = confusion.shape[0]
-    for t in range(k):
-        for p in range(k):
-            if confusion[t, p]:
-                ax.text(p, t, str(confusion[t, p]), ha="center", va="center", fontsize=8,
-                        color="white" if t == p else "black")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.set_xlabel("predicted on device")
-    ax.set_ylabel("true label")
-    ax.set_title(f"Confusion matrix ({int(confusion.sum())} images)")
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.93)
-    return _figure_png(fig)
-
-
-def misclassified_png(images: np.ndarray, labels: np.ndarray, preds: dict, indices: list[int]) -> bytes:
-    """One mosaic image (fast to draw) with 'true/pred' captions under each digit."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = list(indices[:GALLERY_MAX])
-    cols = 10
-    rows = max(1, math.ceil(len(shown) / cols))
-    cell_h, cell_w = 28 + 12, 28 + 4  # room for the caption below each digit
-    mosaic = np.zeros((rows * cell_h, cols * cell_w), np.uint8)
-    for k, i in enumerate(shown):
-        r, c = divmod(k, cols)
-        mosaic[r * cell_h: r * cell_h + 28, c * cell_w + 2: c * cell_w + 30] = images[i]
-    fig = plt.figure(figsize=(cols * 0.9, rows * 1.15 + 0.4))
-    ax = fig.add_axes((0, 0, 1, rows * 1.15 / (rows * 1.15 + 0.4)))
-    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
-    ax.axis("off")
-    for k, i in enumerate(shown):
-        r, c = divmod(k, cols)
-        ax.text(c * cell_w + 16, r * cell_h + 34, f"#{i}: {labels[i]}->{preds[i]}", ha="center", va="center",
-                fontsize=6.5, color="darkred")
-    more = f", first {len(shown)} shown" if len(indices) > len(shown) else ""
-    title = (f"Misclassified on device: {len(indices)} images{more} (true->predicted)" if len(indices)
-             else "No misclassified images")
-    fig.suptitle(title, fontsize=9, y=0.995, va="top")
-    return _figure_png(fig)
+def profile_markdown(profile: dict | None) -> list[str]:
+    """The per-layer table of a verify report (empty without a profile)."""
+    if not profile:
+        return []
+    total = sum(layer["ticks"] for layer in profile["layers"])
+    lines = ["", "## Ticks per layer", "",
+             f"One inference (test image {profile['image']}) through the firmware's per-layer profile; "
+             f"the layers sum to {total} of the {profile['total_ticks']} ticks of that run "
+             f"(the rest is the calls and the timer reads).", "",
+             "| layer | ticks | share |", "|---|---:|---:|"]
+    for layer in profile["layers"]:
+        lines.append(f"| {layer['name']} | {layer['ticks']} | {layer['ticks'] / max(total, 1):.1%} |")
+    lines += ["", "![ticks per layer](profile.png)"]
+    return lines
 
 
 def write_reports(out_dir: Path, rep: dict, images: np.ndarray, refs, records: dict) -> None:
     out_dir = Path(out_dir)
     write_json(out_dir / "report.json", rep)
     write_text(out_dir / "report.md", render_markdown(rep))
-    write_bytes(out_dir / "confusion.png", confusion_png(np.array(rep["confusion_matrix"])))
+    write_bytes(out_dir / "confusion.png",
+                plots.confusion_png(np.array(rep["confusion_matrix"]), xlabel="predicted on device"))
+    if rep.get("profile"):
+        prof = rep["profile"]
+        write_bytes(out_dir / "profile.png", plots.layer_ticks_png(
+            [layer["name"] for layer in prof["layers"]], {"device": [layer["ticks"] for layer in prof["layers"]]},
+            f"Ticks per layer (test image {prof['image']})", (rep.get("ticks") or {}).get("unit", "ticks")))
     preds = {i: r.argmax for i, r in records.items()}
     write_bytes(out_dir / "misclassified.png",
-                misclassified_png(images, refs.labels, preds, rep["misclassified_images"]))
+                plots.misclassified_png(images, refs.labels, preds, rep["misclassified_images"]))
 
 
 def summary(rep: dict) -> dict:

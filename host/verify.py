@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from lenet_mcu import boards
 from lenet_mcu.artifacts import REFERENCES, verify_dir
 from lenet_mcu.errors import LenetMcuError
@@ -25,7 +27,7 @@ from lenet_mcu.host.references import References, load_test_images, model_sha256
 
 CHECKPOINT_FILE = "checkpoint.jsonl"
 #: Emulated boards the pipeline checks on at once (the fastest count measured by benchmarks/verify.py).
-DEFAULT_EMULATORS = 2
+DEFAULT_EMULATORS = 3
 
 
 class VerifyFailed(LenetMcuError):
@@ -187,6 +189,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         todo = [i for i in range(total) if i not in ckpt.records]
         if ctx and any(proto.Encoding.CTX in s.device.hello.encodings for s in shards):
             bodies.code_ctx(todo)
+            stack.callback(bodies.close)
         if resume:
             log(f"resuming: {total - len(todo)} of {total} results already in {ckpt_path}")
         bar = _progress(total, total - len(todo), progress)
@@ -240,7 +243,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                 t.join(5)
             bar.close()
             log(f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
-                f"finish with `lenet-mcu verify --resume`{' --devices N' if devices else ''}")
+                f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}")
             raise
         finally:
             bar.close()
@@ -250,7 +253,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
             first = next((e for e in failures if not isinstance(e, LenetMcuError)), failures[0] if failures else None)
             if isinstance(first, KeyboardInterrupt):
                 log(f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
-                    "finish with `lenet-mcu verify --resume`")
+                    f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}")
             if first is not None:
                 raise first
         for shard in shards:
@@ -259,6 +262,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                     shard.device_stats = shard.device.request_stats()
                 except LinkError:
                     shard.device_stats = None
+        profile = _profile(shards, bodies, refs, log)
         records = {i: r for i, r in ckpt.records.items() if i < total}
         per_device = [s.summary(baud) for s in shards]
     session = {
@@ -266,7 +270,7 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         "images": sum(d["images"] for d in per_device), "seconds": elapsed,
         "bytes_out": sum(d["bytes_out"] for d in per_device), "bytes_in": sum(d["bytes_in"] for d in per_device),
         "link": _merge_link_stats([d["link"] for d in per_device]), "resumed": resume,
-        "device_stats": per_device[0]["device_stats"], "devices": per_device,
+        "device_stats": per_device[0]["device_stats"], "devices": per_device, "profile": profile,
     }
     rep = report_mod.build_report(refs, records, total, hello, sha, session)
     if reports:
@@ -285,24 +289,46 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
 class _InferBodies:
     """The INFER body of each image for each device: the shortest encoding that device decodes.
 
-    CTX codes are made for all images of the run at once (that is what makes
-    them cheap); devices that do not list CTX in HELLO get RLE or RAW."""
+    CTX codes are made many images at a time (that is what makes them cheap), by
+    a background thread in the order the images are dealt, while the devices
+    already work: an image whose code is not ready yet goes as RLE. Devices that
+    do not list CTX in HELLO get RLE or RAW."""
+
+    FIRST_CHUNK, CHUNK = 200, 1000
 
     def __init__(self, inputs, fill: int, input_dims, log):
         self.inputs, self.fill, self.log = inputs, fill, log
         self.width = int(input_dims[2]) * int(input_dims[3])
         self.ctx: dict[int, bytes] = {}
+        self.ctx_enabled = False
         self._plain: dict[int, bytes] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def code_ctx(self, indices: list[int]) -> None:
-        from lenet_mcu.host import ctx_code
-
+        """Start coding `indices` with CTX in the background."""
         if not indices:
             return
+        self.ctx_enabled = True
+        self._thread = threading.Thread(target=self._code, args=(list(indices),), name="CTX coder", daemon=True)
+        self._thread.start()
+
+    def _code(self, indices: list[int]) -> None:
+        from lenet_mcu.host import ctx_code
+
         t0 = time.monotonic()
-        codes = ctx_code.encode_batch(self.inputs[indices], self.fill, self.width)
-        self.ctx = dict(zip(indices, codes, strict=True))
-        self.log(f"coded {len(indices)} inputs with CTX in {time.monotonic() - t0:.1f} s")
+        start, size = 0, self.FIRST_CHUNK
+        while start < len(indices) and not self._stop.is_set():
+            chunk = indices[start:start + size]
+            codes = ctx_code.encode_batch(self.inputs[chunk], self.fill, self.width)
+            self.ctx.update(zip(chunk, codes, strict=True))
+            start, size = start + size, self.CHUNK
+        self.log(f"coded {min(start, len(indices))} inputs with CTX in {time.monotonic() - t0:.1f} s")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def plain(self, index: int) -> bytes:
         body = self._plain.get(index)
@@ -311,7 +337,7 @@ class _InferBodies:
         return body
 
     def for_device(self, hello: proto.Hello) -> Callable[[int], bytes]:
-        if proto.Encoding.CTX not in hello.encodings or not self.ctx:
+        if proto.Encoding.CTX not in hello.encodings or not self.ctx_enabled:
             return self.plain
 
         def body(index: int) -> bytes:
@@ -322,6 +348,26 @@ class _InferBodies:
             return ctx if len(ctx) <= 1 + self.inputs[index].size else self.plain(index)
 
         return body
+
+
+def _profile(shards, bodies, refs, log, index: int = 0) -> dict | None:
+    """Ticks per layer of test image `index` from the first healthy device (PROFILE_REQUEST);
+    None if its firmware cannot profile. The profiled run's outputs must still equal TFLM's."""
+    for shard in shards:
+        if shard.error is not None:
+            continue
+        try:
+            answer = shard.device.request_profile(bodies.plain(index))
+        except LinkError:
+            return None
+        if answer is None:
+            log("the firmware gives no per-layer profile")
+            return None
+        layers, result = answer
+        return {"image": index, "device": shard.url, "total_ticks": result.ticks,
+                "outputs_equal_tflm": bool(np.array_equal(result.outputs, refs.tflm_int8[index])),
+                "layers": [{"name": layer.name, "ticks": layer.ticks} for layer in layers]}
+    return None
 
 
 def _in_parallel(calls) -> None:
@@ -357,7 +403,6 @@ def _emulated_board(artifacts: Path, url: str) -> str | None:
 
 
 def _progress(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from lenet_mcu.progress import Progress
 
-    return tqdm(total=total, initial=initial, unit="img", desc="verify", disable=(not enabled) or None,
-                file=sys.stderr, dynamic_ncols=True)
+    return Progress(total, "verify", unit="images", initial=initial, enabled=enabled)

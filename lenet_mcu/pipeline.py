@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from lenet_mcu import artifacts as art
-from lenet_mcu import atomic, boards
+from lenet_mcu import atomic, boards, extras
 from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.config import PipelineConfig, make_config
 from lenet_mcu.errors import LenetMcuError
@@ -58,10 +58,9 @@ def ensure_codegen(runtime: str, artifacts: Path, echo: Callable[[str], None] = 
         raise LenetMcuError(f"{tflite} not found: run `lenet-mcu quantize --artifacts {artifacts}` first")
     gen_dir = art.codegen_dir(artifacts, runtime)
     if codegen_is_stale(runtime, tflite, gen_dir):
-        try:
-            from lenet_mcu.codegen import fingerprint, generate
-        except ImportError as exc:  # the codegen extra is missing from this install
-            raise LenetMcuError(f"cannot generate the C model in this install ({exc})") from None
+        extras.require_extra("codegen", f"generating C for {tflite}")
+        from lenet_mcu.codegen import fingerprint, generate
+
         echo(f"codegen: {tflite} -> {gen_dir}")
         generate(runtime, tflite, gen_dir)
         atomic.write_text(gen_dir / CODEGEN_STAMP, fingerprint(runtime, tflite) + "\n")
@@ -194,11 +193,26 @@ def run_stage(name: str, func: Callable[[StageContext], dict], ctx: StageContext
     return summary
 
 
+def duration_table(seconds: dict[str, float], total: float) -> list[str]:
+    """Stage durations, one line each, then the total."""
+    width = max([len("total"), *map(len, seconds)])
+    lines = [f"{'stage':<{width}}  {'seconds':>8}"]
+    lines += [f"{name:<{width}}  {value:>8.1f}" for name, value in seconds.items()]
+    return lines + [f"{'total':<{width}}  {total:>8.1f}"]
+
+
 def run_pipeline(ctx: StageContext, stages=None) -> dict:
     t0 = time.perf_counter()
     results = {}
-    for name, func in stages or STAGES:
-        results[name] = run_stage(name, func, ctx)
+    try:
+        for name, func in stages or STAGES:
+            results[name] = run_stage(name, func, ctx)
+    finally:
+        # Also after a failure: the log shows where the time went up to there.
+        if results:
+            for line in duration_table({k: v["stage_seconds"] for k, v in results.items()},
+                                       time.perf_counter() - t0):
+                ctx.echo(line)
     total = round(time.perf_counter() - t0, 2)
     manifest = art.read_manifest(ctx.artifacts)
     manifest["pipeline_seconds"] = total

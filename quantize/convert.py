@@ -18,9 +18,10 @@ import numpy as np
 
 from lenet_mcu import atomic, mnist
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.quantize.tflite_check import check_lenet_int8, op_counts, op_problems, read_model
+from lenet_mcu.quantize.tflite_check import check_lenet_int8, op_counts, op_problems
 from lenet_mcu.artifacts import KERAS_MODEL, TFLITE_MODEL
 from lenet_mcu.config import PipelineConfig
+from lenet_mcu.tflite_model import load_model
 from lenet_mcu.decision import smallest_wins
 
 
@@ -97,7 +98,7 @@ def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=print) -> d
     tmp = artifacts / f".{TFLITE_MODEL}.check"
     atomic.write_bytes(tmp, flatbuffer)
     try:
-        ops = read_model(tmp).ops
+        ops = load_model(tmp).ops
         problems = op_problems(ops, config.subsampling, config.output)
         if problems:
             raise LenetMcuError(f"converted graph is not the int8 {config.variant} LeNet-5 ({'; '.join(problems)}); "
@@ -108,8 +109,8 @@ def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=print) -> d
     atomic.write_bytes(out, flatbuffer)
     summary = {
         "ops": info.ops, "op_counts": op_counts(info.ops), "bytes": len(flatbuffer),
-        "input_scale": info.input.scales[0], "input_zero_point": info.input.zero_points[0],
-        "output_scale": info.output.scales[0], "output_zero_point": info.output.zero_points[0],
+        "input_scale": info.input.scale, "input_zero_point": info.input.zero_point,
+        "output_scale": info.output.scale, "output_zero_point": info.output.zero_point,
         "calibration_size": len(calibration), "variant": config.variant,
         "smallest_wins": smallest_wins(info.ops),
     }

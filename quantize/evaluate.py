@@ -1,4 +1,4 @@
-"""Host-side accuracy report: float Keras vs int8 tflite-runtime vs int8 TFLM.
+"""Host-side accuracy report: float Keras vs int8 desktop TFLite vs int8 TFLM.
 
 Float predictions come from Keras in this process; both int8 interpreters run in
 a child process (`python -m lenet_mcu.quantize.reference`) because tflite-runtime
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet_mcu import atomic, mnist
+from lenet_mcu import atomic, mnist, plots
 from lenet_mcu.artifacts import CONFUSION_PNG, KERAS_MODEL, METRICS, REFERENCES, TFLITE_MODEL
 from lenet_mcu.cleanup import remove_stale
 from lenet_mcu.decision import predict, rule_name, smallest_wins
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.quantize.reference import default_workers, save_npz
+from lenet_mcu.interpreters import default_workers
+from lenet_mcu.quantize.reference import save_npz
 from lenet_mcu.quantize.tflite_check import check_lenet_int8
 
 #: Keys of references.npz other stages rely on (see the brief). smallest_wins: the outputs are
@@ -44,15 +45,19 @@ def float_predictions(keras_path: Path, data_dir, smallest: bool = False) -> tup
     return predict(outputs, smallest).astype(np.uint8), labels
 
 
-def run_reference_process(model_path: Path, data_dir, out_path: Path, workers: int) -> None:
-    """tflite-runtime + TFLM outputs via a TensorFlow-free child process."""
+def run_reference_process(model_path: Path, data_dir, out_path: Path, workers: int, echo=print) -> None:
+    """Desktop TFLite + TFLM outputs via a TensorFlow-free child process; its progress lines go to `echo`."""
     cmd = [sys.executable, "-m", "lenet_mcu.quantize.reference", str(model_path), "--out", str(out_path),
            "--workers", str(workers)]
     if data_dir is not None:
         cmd += ["--data", str(data_dir)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with tempfile.TemporaryFile("w+") as err:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True) as proc:
+            for line in proc.stdout:
+                echo(line.rstrip())
+        err.seek(0)
+        lines = [line for line in err.read().strip().splitlines() if line.strip()]
     if proc.returncode != 0:
-        lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
         last = lines[-1] if lines else f"exit code {proc.returncode}"
         raise LenetMcuError(f"int8 reference run on {model_path} failed: {last.removeprefix('error: ')}")
 
@@ -97,59 +102,29 @@ def build_metrics(refs: dict, float_pred: np.ndarray, smallest: bool = False) ->
             "input_scale": float(refs["input_scale"]), "input_zero_point": int(refs["input_zero_point"]),
             "output_scale": float(refs["output_scale"]), "output_zero_point": int(refs["output_zero_point"]),
         },
-        "confusion_tflm_int8": confusion_matrix(labels, tflm_pred).tolist(),
+        "confusion_tflm_int8": plots.confusion_matrix(labels, tflm_pred).tolist(),
     }
-
-
-def confusion_matrix(labels: np.ndarray, pred: np.ndarray, classes: int = 10) -> np.ndarray:
-    cm = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(cm, (labels.astype(np.int64), pred.astype(np.int64)), 1)
-    return cm
 
 
 def format_table(metrics: dict) -> str:
     acc, err, agr = metrics["accuracy"], metrics["errors"], metrics["agreement"]
     d = metrics["tflite_vs_tflm_outputs"]
     n = metrics["test_images"]
+    tflite = metrics.get("interpreters", {}).get("tflite_int8", "desktop TFLite").split(" ")[0]
     rows = [
         f"{'model':<28}{'accuracy':>10}{'errors':>8}{'agrees with float':>20}",
         f"{'float (Keras)':<28}{100 * acc['float']:>9.2f}%{err['float']:>8}{'-':>20}",
-        f"{'int8 tflite-runtime':<28}{100 * acc['tflite_int8']:>9.2f}%{err['tflite_int8']:>8}"
+        f"{'int8 ' + tflite:<28}{100 * acc['tflite_int8']:>9.2f}%{err['tflite_int8']:>8}"
         f"{100 * agr['float_vs_tflite_int8']:>19.2f}%",
         f"{'int8 TFLM (golden)':<28}{100 * acc['tflm_int8']:>9.2f}%{err['tflm_int8']:>8}"
         f"{100 * agr['float_vs_tflm_int8']:>19.2f}%",
         "",
         f"class = {metrics.get('decision', rule_name(False))} of the 10 outputs",
-        f"tflite-runtime vs TFLM int8 outputs on {n} images: {d['images_differing']} images differ "
+        f"{tflite} vs TFLM int8 outputs on {n} images: {d['images_differing']} images differ "
         f"({d['elements_differing']} of {d['elements_total']} values, max |diff| {d['max_abs_difference']}, "
         f"|diff| histogram {d['abs_difference_histogram']}), top-1 differs on {d['argmax_disagreements']}",
     ]
     return "\n".join(rows)
-
-
-def write_confusion_png(path: Path, cm: np.ndarray, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
-    # Log-ish colour so the few off-diagonal errors stay visible next to ~1000 diagonal hits.
-    ax.imshow(np.log1p(cm), cmap="Blues")
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if i == j else "black")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set_xlabel("predicted digit (int8, TFLM)")
-    ax.set_ylabel("true digit")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    with atomic.atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
 
 
 def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers: int | None = None,
@@ -164,13 +139,13 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     t0 = time.perf_counter()
     float_pred, labels = float_predictions(artifacts / KERAS_MODEL, data_dir, smallest)
     t_float = time.perf_counter() - t0
-    echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running int8 interpreters "
-         f"(tflite-runtime, TFLM x{workers} workers) in a subprocess")
+    echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running the int8 interpreters "
+         f"(desktop TFLite and TFLM, reference kernels, {workers} workers each) in a subprocess")
     artifacts.mkdir(parents=True, exist_ok=True)
     remove_stale(artifacts, ".reference-")  # left by an evaluate that was killed
     with tempfile.TemporaryDirectory(dir=artifacts, prefix=f".reference-{os.getpid()}-") as tmp:
         part = Path(tmp) / "reference.npz"
-        run_reference_process(model_path, data_dir, part, workers)
+        run_reference_process(model_path, data_dir, part, workers, echo)
         with np.load(part) as z:
             refs = {k: z[k] for k in z.files}
     if not np.array_equal(refs["labels"], labels):
@@ -186,19 +161,20 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
 
     metrics = build_metrics(refs, float_pred, smallest)
     metrics["model"] = {"path": model_path.name, "sha256": atomic.sha256_file(model_path)}
+    metrics["interpreters"] = {"tflite_int8": f"{refs['tflite_interpreter']} (reference kernels)",
+                               "tflm_int8": str(refs["tflm_interpreter"])}
     metrics["seconds"] = {
         "float_keras": round(t_float, 2),
-        "tflite_runtime": round(float(refs["tflite_seconds"]), 2),
+        "tflite_int8": round(float(refs["tflite_seconds"]), 2),
         "tflm": round(float(refs["tflm_seconds"]), 2),
         "tflm_workers": int(refs["tflm_workers"]),
         "evaluate_total": round(time.perf_counter() - t0, 2),
     }
     atomic.write_json(artifacts / METRICS, metrics)
-    cm = np.asarray(metrics["confusion_tflm_int8"])
-    write_confusion_png(
-        artifacts / CONFUSION_PNG, cm,
+    atomic.write_bytes(artifacts / CONFUSION_PNG, plots.confusion_png(
+        np.asarray(metrics["confusion_tflm_int8"]),
         f"LeNet-5 int8 (TFLM) on {metrics['test_images']} MNIST test images: "
         f"{100 * metrics['accuracy']['tflm_int8']:.2f}%",
-    )
+        xlabel="predicted digit (int8, TFLM)", ylabel="true digit"))
     echo(format_table(metrics))
     return metrics

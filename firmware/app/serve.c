@@ -87,11 +87,12 @@ static void send_stats(uint16_t seq)
     proto_send(uart_write, MSG_STATS, seq, b, sizeof b);
 }
 
-static void infer(const struct proto_frame *f)
+/* The input of an INFER or PROFILE_REQUEST body into `input`; 0, or the error sent. */
+static int decode_input(const struct proto_frame *f)
 {
     if (f->body_len < 1) {
         send_error(f->seq, ERR_BAD_LENGTH);
-        return;
+        return -1;
     }
     const uint8_t *data = f->body + 1;
     size_t n = f->body_len - 1;
@@ -99,42 +100,35 @@ static void infer(const struct proto_frame *f)
     case ENC_RAW:
         if (n != MODEL_INPUT_BYTES) {
             send_error(f->seq, ERR_BAD_INPUT);
-            return;
+            return -1;
         }
         memcpy(input, data, n);
         break;
     case ENC_RLE:
         if (rle_decode(data, n, input, MODEL_INPUT_BYTES) != 0) {
             send_error(f->seq, ERR_BAD_INPUT);
-            return;
+            return -1;
         }
         break;
     case ENC_CTX:
         if (ctx_decode(data, n, input, MODEL_INPUT_BYTES, MODEL_INPUT_W * MODEL_INPUT_C) != 0) {
             send_error(f->seq, ERR_BAD_INPUT);
-            return;
+            return -1;
         }
         break;
     default:
         send_error(f->seq, ERR_BAD_INPUT);
-        return;
+        return -1;
     }
     if (runtime_status != 0) {
         send_error(f->seq, ERR_RUNTIME);
-        return;
+        return -1;
     }
+    return 0;
+}
 
-    /* No interrupt handler may run inside the measured window. */
-    uart_rx_irq_enable(0);
-    ticks_start();
-    int status = runtime_infer(input, output);
-    uint32_t ticks = ticks_read();
-    uart_rx_irq_enable(1);
-    if (status != 0) {
-        send_error(f->seq, ERR_RUNTIME);
-        return;
-    }
-
+static void send_result(uint16_t seq, uint32_t ticks)
+{
     uint8_t b[6 + MODEL_OUTPUT_COUNT];
     /* The class: the first maximum, like numpy.argmax; for distance outputs (an RBF
        output layer, MODEL_SMALLEST_WINS) the first minimum, like numpy.argmin. */
@@ -147,7 +141,62 @@ static void infer(const struct proto_frame *f)
     b[5] = (uint8_t)MODEL_OUTPUT_COUNT;
     memcpy(b + 6, output, MODEL_OUTPUT_COUNT);
     frames_ok++;
-    proto_send(uart_write, MSG_RESULT, f->seq, b, sizeof b);
+    proto_send(uart_write, MSG_RESULT, seq, b, sizeof b);
+}
+
+static void infer(const struct proto_frame *f)
+{
+    if (decode_input(f) != 0)
+        return;
+
+    /* No interrupt handler may run inside the measured window. */
+    uart_rx_irq_enable(0);
+    ticks_start();
+    int status = runtime_infer(input, output);
+    uint32_t ticks = ticks_read();
+    uart_rx_irq_enable(1);
+    if (status != 0) {
+        send_error(f->seq, ERR_RUNTIME);
+        return;
+    }
+    send_result(f->seq, ticks);
+}
+
+#define PROFILE_MAX_LAYERS 16
+#define PROFILE_NAME_MAX 24
+
+/* PROFILE_REQUEST: one inference through runtime_profile(), answered by one PROFILE
+   frame per layer, then the RESULT of that inference (docs/protocol.md). */
+static void profile(const struct proto_frame *f)
+{
+    uint32_t ticks[PROFILE_MAX_LAYERS]; /* on the stack: no RAM reserved for a rare request */
+    const char *names[PROFILE_MAX_LAYERS];
+    if (decode_input(f) != 0)
+        return;
+    uart_rx_irq_enable(0);
+    ticks_start();
+    int layers = runtime_profile(input, output, ticks, names, PROFILE_MAX_LAYERS);
+    uint32_t total = ticks_read();
+    uart_rx_irq_enable(1);
+    if (layers < 0) {
+        send_error(f->seq, ERR_UNKNOWN_TYPE); /* this runtime cannot profile */
+        return;
+    }
+    for (int i = 0; i < layers; i++) {
+        uint8_t b[9 + PROFILE_NAME_MAX];
+        size_t n = strlen(names[i]);
+        if (n > PROFILE_NAME_MAX)
+            n = PROFILE_NAME_MAX;
+        b[0] = PROFILE_FORMAT;
+        b[1] = (uint8_t)i;
+        b[2] = (uint8_t)layers;
+        b[3] = 0;
+        put_u32(b + 4, ticks[i]);
+        b[8] = (uint8_t)n;
+        memcpy(b + 9, names[i], n);
+        proto_send(uart_write, MSG_PROFILE, f->seq, b, 9 + n);
+    }
+    send_result(f->seq, total);
 }
 
 static void dispatch(const struct proto_frame *f)
@@ -171,6 +220,9 @@ static void dispatch(const struct proto_frame *f)
         return;
     case MSG_INFER:
         infer(f);
+        return;
+    case MSG_PROFILE_REQUEST:
+        profile(f);
         return;
     default:
         send_error(f->seq, ERR_UNKNOWN_TYPE);

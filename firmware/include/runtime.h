@@ -18,6 +18,13 @@ int runtime_init(void);
 /* One inference: MODEL_INPUT_BYTES int8 in, MODEL_OUTPUT_COUNT int8 out. 0 = ok. */
 int runtime_infer(const int8_t *input, int8_t *output);
 
+/* The per-layer profile (optional). One inference like runtime_infer(), with the
+ * ticks each layer took in ticks[i] (ticks_read() after the layer minus before it)
+ * and the layer's name in names[i], for at most max_layers layers. Returns the
+ * number of layers, or -1 if this runtime cannot profile. runtime_infer() carries
+ * no measuring code, so its tick count is the same whether or not this exists. */
+int runtime_profile(const int8_t *input, int8_t *output, uint32_t *ticks, const char **names, int max_layers);
+
 /* Activation RAM actually used, in bytes. */
 uint32_t runtime_arena_bytes(void);
 

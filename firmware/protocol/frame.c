@@ -2,6 +2,29 @@
  * version:u8 type:u8 seq:u16 body (docs/protocol.md). */
 #include "protocol.h"
 
+/* The seq of a COBS-encoded frame whose first block decodes to a header of
+ * our version, however the rest looks; PROTO_NO_SEQ otherwise. */
+static uint16_t header_seq_hint(const uint8_t *in, size_t n)
+{
+    uint8_t h[PROTO_HEADER_BYTES];
+    size_t i = 0, o = 0;
+    while (o < sizeof h && i < n) {
+        uint8_t code = in[i++];
+        if (code == 0)
+            return PROTO_NO_SEQ;
+        for (uint8_t k = 1; k < code && o < sizeof h; k++) {
+            if (i >= n)
+                return PROTO_NO_SEQ;
+            h[o++] = in[i++];
+        }
+        if (o < sizeof h && code < 0xFF)
+            h[o++] = 0;
+    }
+    if (o < sizeof h || h[0] != PROTO_VERSION)
+        return PROTO_NO_SEQ;
+    return get_u16(h + 2);
+}
+
 void proto_rx_reset(struct proto_rx *rx)
 {
     rx->len = 0;
@@ -32,8 +55,13 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
     if (len == 0)
         return RX_PENDING; /* empty frame: ignored */
 
+    /* A damaged frame's header often survives (a lost or flipped byte further
+     * on): its seq, as a hint in the ERROR, lets the host resend just that
+     * request instead of waiting for a timeout. Read before the in-place decode. */
+    uint16_t hint = header_seq_hint(rx->buf, len);
     long raw = cobs_decode(rx->buf, len, rx->buf);
     if (raw < 0 || (size_t)raw < PROTO_HEADER_BYTES + PROTO_CRC_BYTES) {
+        frame->seq = raw < 0 ? hint : PROTO_NO_SEQ; /* a whole frame too short has no header */
         *error = ERR_BAD_FRAME;
         return RX_ERROR;
     }
@@ -43,10 +71,7 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
         return RX_ERROR;
     }
     if (crc32_update(0, rx->buf, payload) != get_u32(rx->buf + payload)) {
-        /* The header may have survived: its seq, as a hint, lets the host
-         * resend just that request instead of waiting for a timeout. */
-        if (rx->buf[0] == PROTO_VERSION)
-            frame->seq = get_u16(rx->buf + 2);
+        frame->seq = hint;
         *error = ERR_BAD_CRC;
         return RX_ERROR;
     }

@@ -25,9 +25,11 @@ enum proto_msg_type {
     MSG_HELLO_REQUEST = 0x01,
     MSG_INFER = 0x02,
     MSG_STATS_REQUEST = 0x03,
+    MSG_PROFILE_REQUEST = 0x04,
     MSG_HELLO = 0x81,
     MSG_RESULT = 0x82,
     MSG_STATS = 0x83,
+    MSG_PROFILE = 0x84,
     MSG_ERROR = 0xEE
 };
 
@@ -42,6 +44,9 @@ enum proto_error {
     ERR_BAD_INPUT = 7,
     ERR_RUNTIME = 8
 };
+
+/* Layout version of a PROFILE body (docs/protocol.md). */
+#define PROFILE_FORMAT 1
 
 enum proto_encoding { ENC_RAW = 0, ENC_RLE = 1, ENC_CTX = 2 };
 

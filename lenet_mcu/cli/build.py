@@ -15,12 +15,19 @@ from lenet_mcu.pipeline import ensure_firmware
 @board_option()
 @click.option("--hse-hz", type=int, default=None,
               help="crystal frequency of an STM32 board in Hz (default 8000000; QEMU ignores it)")
+@click.option("--baud", type=click.IntRange(min=1200), default=None,
+              help="UART rate of the firmware (default 115200; on the STM32F405 exact: 1000000, 2000000, "
+                   "3000000, 5250000); verify with the same --baud")
 @tflm_dir_option
-def build(runtime: str, artifacts: Path, board: str, hse_hz: int | None, tflm_dir: Path | None):
+def build(runtime: str, artifacts: Path, board: str, hse_hz: int | None, baud: int | None, tflm_dir: Path | None):
     """Generate C for the int8 model if needed and build firmware.elf."""
     from lenet_mcu.firmware.build import size_report
 
-    make_vars = {"HSE_HZ": str(hse_hz)} if hse_hz is not None else None
+    make_vars = {}
+    if hse_hz is not None:
+        make_vars["HSE_HZ"] = str(hse_hz)
+    if baud is not None:
+        make_vars["UART_BAUD"] = str(baud)
     elf = ensure_firmware(artifacts, runtime, board=board, tflm_dir=tflm_dir, make_vars=make_vars, echo=click.echo)
     size = size_report(elf)
     click.echo(f"{elf}: flash {size['flash_bytes']} B (text {size['text_bytes']} + data {size['data_bytes']}), "

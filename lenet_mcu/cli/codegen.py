@@ -8,6 +8,7 @@ import click
 from lenet_mcu.artifacts import TFLITE_MODEL, codegen_dir
 from lenet_mcu.cli.options import artifacts_option, runtime_option
 from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.extras import require_extra
 
 
 @click.command()
@@ -19,6 +20,7 @@ from lenet_mcu.errors import LenetMcuError
               help="output folder instead of ARTIFACTS/codegen/<runtime>")
 def codegen(runtime: str, artifacts: Path, model_path: Path | None, out_dir: Path | None):
     """Generate C for the int8 model (model_info.h plus the runtime's sources)."""
+    require_extra("codegen", "`lenet-mcu codegen`")
     from lenet_mcu.codegen import generate
 
     tflite = model_path or artifacts / TFLITE_MODEL

@@ -9,6 +9,7 @@ import click
 from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.boards import DEFAULT_BOARD
 from lenet_mcu.cli.options import artifacts_option, board_option, data_option, runtime_option, tflm_dir_option
+from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash as flash_mod
 from lenet_mcu.host import qemu
 from lenet_mcu.pipeline import built_firmware, ensure_firmware
@@ -37,10 +38,13 @@ def flash(target, board, runtime, probe, interface, elf, build, icount, tflm_dir
     if dry_run:
         elf_path = elf or firmware_elf(artifacts, runtime, board)
         if target == flash_mod.QEMU_TARGET:
-            click.echo(shlex.join(flash_mod.qemu_command(elf_path.resolve(), qemu.free_port(), icount, board)))
+            plan = shlex.join(flash_mod.qemu_command(elf_path.resolve(), qemu.free_port(), icount, board))
         else:
-            click.echo(str(flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=True,
-                                                 board=board)))
+            plan = str(flash_mod.flash_board(elf_path, probe=probe, interface=interface, dry_run=True, board=board))
+        if not elf_path.is_file():  # the board and probe are checked first, then what would be flashed
+            hint = "check --elf" if elf else f"build it with `lenet-mcu build --runtime {runtime} --board {board}`"
+            raise LenetMcuError(f"--dry-run: firmware {elf_path} not found; {hint}")
+        click.echo(plan)
         return
     if elf is not None:
         elf_path = elf
@@ -89,30 +93,46 @@ def stop(artifacts):
                    "10x the usual answer time, at least 0.2 s)")
 @click.option("--hello-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="seconds to wait for the device's HELLO")
-@click.option("--progress/--no-progress", default=True, help="progress bar on stderr (only on a terminal)")
+@click.option("--progress/--no-progress", default=True,
+              help="progress: a bar on a terminal, else a line every few seconds")
+@click.option("--json", "as_json", is_flag=True,
+              help="print a JSON summary on stdout (progress and messages go to stderr)")
 @board_option("refuse a device that says it is another board; the board the emulators of --devices are "
               "[default: the board `lenet-mcu flash` started, "
               "else any]", default=None)
 @artifacts_option()
 def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress,
-           board, artifacts):
+           as_json, board, artifacts):
     """Stream the MNIST test set to the device(s) and prove its int8 outputs equal the TFLM reference."""
+    import contextlib
     import json
+    import sys
 
     from lenet_mcu.artifacts import verify_dir
     from lenet_mcu.host import report
     from lenet_mcu.host.verify import VerifyFailed, run_verify
 
-    elf = built_firmware(artifacts, runtime, board or DEFAULT_BOARD) if devices else None
-    try:
-        rep = run_verify(artifacts, port=list(ports), baud=baud, limit=limit, resume=resume, data_dir=data_dir,
-                         window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress,
-                         devices=devices, elf=elf, board=board)
-    except VerifyFailed:
-        path = verify_dir(artifacts) / "report.json"
-        if path.is_file():
-            for line in report.summary_lines(json.loads(path.read_text()), artifacts):
+    report_json = verify_dir(artifacts) / "report.json"
+
+    def show(rep: dict, exit_code: int) -> None:
+        if as_json:
+            click.echo(json.dumps({**report.summary(rep), "exit_code": exit_code, "report": str(report_json)}))
+        else:
+            for line in report.summary_lines(rep, artifacts):
                 click.echo(line)
+
+    try:
+        elf = built_firmware(artifacts, runtime, board or DEFAULT_BOARD) if devices else None
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            rep = run_verify(artifacts, port=list(ports), baud=baud, limit=limit, resume=resume, data_dir=data_dir,
+                             window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress,
+                             devices=devices, elf=elf, board=board)
+    except VerifyFailed as exc:
+        if report_json.is_file():
+            show(json.loads(report_json.read_text()), exc.exit_code)
         raise
-    for line in report.summary_lines(rep, artifacts):
-        click.echo(line)
+    except LenetMcuError as exc:
+        if as_json:
+            click.echo(json.dumps({"result": "error", "error": str(exc), "exit_code": exc.exit_code}))
+        raise
+    show(rep, 0)

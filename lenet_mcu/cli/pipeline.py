@@ -5,6 +5,7 @@ import click
 
 from lenet_mcu import mnist
 from lenet_mcu.cli.options import board_option, config_from_options, runtime_option, tflm_dir_option, training_options
+from lenet_mcu.extras import require_extra
 from lenet_mcu.pipeline import STAGE_NAMES, STAGES, StageContext, run_pipeline
 
 
@@ -21,6 +22,8 @@ def pipeline(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, out
              runtime, board, tflm_dir):
     """All stages in order into --artifacts: train, quantize, evaluate, codegen,
     build, and verify on the emulated board (QEMU)."""
+    require_extra("train", "`lenet-mcu pipeline`")
+    require_extra("codegen", "`lenet-mcu pipeline`")
     data_dir = mnist.check_data_dir(data_dir)
     config = config_from_options(seed, epochs, fast, c3_table, calibration_size, subsampling, output)
     stages = STAGES[:STAGE_NAMES.index(until) + 1]

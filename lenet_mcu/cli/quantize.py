@@ -8,6 +8,7 @@ import click
 from lenet_mcu import mnist
 from lenet_mcu.artifacts import update_manifest
 from lenet_mcu.cli.options import training_options
+from lenet_mcu.extras import require_extra
 from lenet_mcu.pipeline import StageContext, config_for_later_stage, evaluate_summary, quantize_stage, run_stage
 
 
@@ -15,6 +16,8 @@ from lenet_mcu.pipeline import StageContext, config_for_later_stage, evaluate_su
 @training_options
 def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size):
     """Full-integer PTQ of lenet5.keras to lenet5_int8.tflite (int8 in/out, builtin int8 ops)."""
+    require_extra("train", "`lenet-mcu quantize`")
+    require_extra("codegen", "`lenet-mcu quantize`")
     data_dir = mnist.check_data_dir(data_dir)
     config = config_for_later_stage(artifacts, fast=fast, seed=seed, epochs=epochs, c3_table=c3_table,
                                     calibration_size=calibration_size, subsampling=subsampling, output=output)
@@ -28,11 +31,13 @@ def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, out
 @click.option("--workers", type=click.IntRange(min=1, max=16), default=None,
               help="processes for the TFLM interpreter [default: up to 2]")
 def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size, model_path, workers):
-    """Accuracy of float, int8 tflite-runtime and int8 TFLM on the 10,000 test images.
+    """Accuracy of float, int8 desktop TFLite and int8 TFLM on the 10,000 test images.
 
     Writes metrics.json, references.npz and confusion.png into --artifacts.
     The training options are accepted for uniformity and do not change the evaluation.
     """
+    require_extra("train", "`lenet-mcu evaluate`")
+    require_extra("codegen", "`lenet-mcu evaluate`")
     from lenet_mcu.quantize.evaluate import evaluate as run_evaluate
     from lenet_mcu.quantize.tflite_check import check_lenet_int8
 

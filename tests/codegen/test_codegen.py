@@ -1,4 +1,4 @@
-"""Codegen: .tflite parsing, model_info.h, TFLM's constant arithmetic, and refusals.
+"""Codegen: model_info.h, TFLM's constant arithmetic, and refusals.
 
 A model the native runtime cannot run must fail at codegen time with a one-line
 LenetMcuError that names the operator and what is expected; no file is written.
@@ -13,9 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-from lenet_mcu.codegen import generate, native
-from lenet_mcu.codegen.model_info import c_float, load_model, render_model_info_h
-from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+from lenet_mcu.codegen import generate
+from lenet_mcu.codegen.model_info import c_float, render_model_info_h
+from lenet_mcu.codegen.native import tflm_arithmetic
+from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model, load_model
 from lenet_mcu.errors import LenetMcuError
 
 from native_util import conv_model, fc_model, unary_model
@@ -59,27 +60,13 @@ def test_c_float_reads_back_as_the_same_float32(value):
 
 def test_quantize_multiplier_follows_tflm():
     # 0.5 -> q = 2^30, shift 0; the q == 2^31 rounding case moves into the exponent
-    assert native.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert native.quantize_multiplier(1.0 - 2.0 ** -40) == (1 << 30, 1)
-    assert native.quantize_multiplier(0.0) == (0, 0)
-    assert native.quantize_multiplier(2.0 ** -40) == (0, 0)  # flushed below 2^-31 like TFLM
-    m, s = native.quantize_multiplier(0.0123)
+    assert tflm_arithmetic.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert tflm_arithmetic.quantize_multiplier(1.0 - 2.0 ** -40) == (1 << 30, 1)
+    assert tflm_arithmetic.quantize_multiplier(0.0) == (0, 0)
+    assert tflm_arithmetic.quantize_multiplier(2.0 ** -40) == (0, 0)  # flushed below 2^-31 like TFLM
+    m, s = tflm_arithmetic.quantize_multiplier(0.0123)
     assert abs(m * 2.0 ** (s - 31) - 0.0123) < 1e-9
-    assert native.round_half_away(2.5) == 3 and native.round_half_away(-2.5) == -3
-
-
-def test_load_model_rejects_missing_and_non_tflite_files(tmp_path):
-    with pytest.raises(LenetMcuError, match="cannot be read"):
-        load_model(tmp_path / "missing.tflite")
-    junk = tmp_path / "junk.tflite"
-    junk.write_bytes(b"\x00" * 64)
-    with pytest.raises(LenetMcuError, match="not a TFLite flatbuffer"):
-        load_model(junk)
-    rng = np.random.default_rng(1)
-    truncated = tmp_path / "truncated.tflite"
-    truncated.write_bytes(conv_model(rng)[:200])
-    with pytest.raises(LenetMcuError, match=str(truncated)):
-        load_model(truncated)
+    assert tflm_arithmetic.round_half_away(2.5) == 3 and tflm_arithmetic.round_half_away(-2.5) == -3
 
 
 def refused(tmp_path, model: bytes) -> str:
@@ -142,11 +129,14 @@ def test_generate_writes_readable_c(tmp_path):
     rng = np.random.default_rng(3)
     path = write(tmp_path, fc_model(rng, 20, 6, tanh=True))
     files = generate("native", path, tmp_path / "gen")
-    assert sorted(p.name for p in files) == ["model_info.h", "native_model.c", "native_model.h"]
+    assert sorted(p.name for p in files) == ["model_info.h", "native_model.c", "native_model.h",
+                                             "native_weights.c", "native_weights.h"]
     source = (tmp_path / "gen" / "native_model.c").read_text()
     assert "FULLY_CONNECTED 'fc'" in source and "TANH 'tanh'" in source  # layers named in comments
     assert "void infer(const int8_t *in, int8_t *out)" in source
-    assert "static const int8_t layer0_weights[120]" in source
+    weights = (tmp_path / "gen" / "native_weights.c").read_text()
+    # the layer's name; weights in their own file, laid out for the kernel by a readable macro
+    assert "const uint32_t fc_weights[30]" in weights and "NN_CHANNEL_PAIR(" in weights
 
 
 def test_cli_codegen_refusal_is_one_line(tmp_path):

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from lenet_mcu.codegen import native
-from lenet_mcu.codegen.model_info import load_model
-from lenet_mcu.codegen.reference import TflmRunner
+from lenet_mcu.interpreters import TflmInterpreter, run_tflm
+from lenet_mcu.tflite_model import load_model
 
-from native_util import (conv_model, conv_reshape_fc_model, fc_model, have_gcc, native_outputs, pool_model, random_inputs,
-                         unary_model)
+from native_util import (conv_model, conv_reshape_fc_model, fc_model, have_gcc, lenet_convs_model, native_outputs,
+                         pool_model, random_inputs, unary_model)
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
 
@@ -19,11 +19,10 @@ COUNT = 2000  # random int8 inputs per model
 
 
 def check(model: bytes, tmp_path, rng, count: int = COUNT, extra: np.ndarray | None = None):
-    runner = TflmRunner(model)
-    x = random_inputs(rng, count, runner.input_shape[1:])
+    x = random_inputs(rng, count, TflmInterpreter(model).input_shape[1:])
     if extra is not None:
         x = np.concatenate([extra.reshape((-1,) + x.shape[1:]), x])
-    want = runner.run(x).reshape(len(x), -1)
+    want = run_tflm(model, x).reshape(len(x), -1)
     got = native_outputs(model, x, tmp_path)
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     assert bad.size == 0, (f"{bad.size} of {len(x)} inputs differ; first #{bad[0]}:\n"
@@ -54,7 +53,7 @@ def test_conv_tanh_pool_fusion_matches_tflm(tmp_path, pool):
     model = conv_model(rng, (16, 16, 2), 6, (5, 5), (1, 1), tanh=True, pool=pool)
     steps = native.lower(load_model_bytes(model, tmp_path)).steps
     fused = pool is None or pool[0] == pool[1]
-    assert [s.kind for s in steps] == (["conv"] if fused else ["conv", "pool"])
+    assert [s.kind for s in steps] == (["conv_s16"] if fused else ["conv_s16", "pool"])
     check(model, tmp_path, rng)
 
 
@@ -117,13 +116,13 @@ def test_reshape_is_an_alias_or_a_copy(tmp_path, reshape_last):
     rng = np.random.default_rng(5)
     model = conv_reshape_fc_model(rng, reshape_last)
     kinds = [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps]
-    assert kinds == (["conv", "fc", "copy"] if reshape_last else ["conv", "fc"])
+    assert kinds == (["conv_s16", "fc_pairs", "copy"] if reshape_last else ["conv_s16", "fc_pairs"])
     check(model, tmp_path, rng)
 
 
 def test_left_shift_requantization_matches_tflm(tmp_path):
     """Effective scale > 1 (positive shift): the rarely used left-shift path of the requantization."""
-    from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+    from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model
 
     rng = np.random.default_rng(17)
     in_scale, w_scales = 0.05, np.array([0.02, 0.03, 0.011], np.float32)
@@ -141,3 +140,18 @@ def test_left_shift_requantization_matches_tflm(tmp_path):
     assert plan.steps[0].params["max_shift"] > 0
     want = check(model, tmp_path, rng)
     assert len(np.unique(want)) > 20
+
+
+@pytest.mark.parametrize("table", [False, True])
+def test_lenet_convs_with_an_int16_handoff_match_tflm(tmp_path, table):
+    """C1 (one input channel: the 2x2-window kernel with shifted filter variants) hands S2 to C3
+    as int16 channel-pair planes; with the C3 connection table the absent connections are zeros."""
+    from lenet_mcu.train.architecture import c3_connection_matrix
+
+    rng = np.random.default_rng(31 if table else 30)
+    model = lenet_convs_model(rng, c3_connection_matrix() if table else None)
+    steps = native.lower(load_model_bytes(model, tmp_path)).steps
+    assert [s.kind for s in steps] == ["conv_s16", "conv_s16", "fc_pairs"]
+    assert steps[0].params["quad"] == 1 and steps[0].params["out_pairs"] == 1 and steps[1].params["in_pairs"] == 1
+    want = check(model, tmp_path, rng)
+    assert len(np.unique(want)) > 40

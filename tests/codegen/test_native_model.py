@@ -7,8 +7,8 @@ import pytest
 
 from lenet_mcu import mnist
 from lenet_mcu.codegen import generate, native
-from lenet_mcu.codegen.model_info import load_model
-from lenet_mcu.codegen.reference import TflmRunner
+from lenet_mcu.interpreters import TflmInterpreter, run_tflm
+from lenet_mcu.tflite_model import load_model
 
 from native_util import build_driver, have_gcc, random_inputs, run_driver
 
@@ -26,10 +26,15 @@ def native_driver(fast_artifacts, tmp_path_factory):
 
 def test_lenet_plan_fuses_layers_and_fits_the_budget(fast_artifacts):
     plan = native.lower(load_model(fast_artifacts / "lenet5_int8.tflite"))
-    # C1+tanh+S2, C3+tanh+S4, C5+tanh, F6+tanh, output FC, softmax
-    assert [s.kind for s in plan.steps] == ["conv", "conv", "conv", "fc", "fc", "softmax"]
+    # C1+tanh+S2, C3+tanh+S4, C5+tanh, F6+tanh, output FC, softmax: every layer on a fast kernel
+    assert [(s.name, s.kind) for s in plan.steps] == [
+        ("c1_s2", "conv_s16"), ("c3_s4", "conv_s16"), ("c5", "fc_pairs"), ("f6", "fc_pairs"),
+        ("output", "fc_pairs"), ("softmax", "softmax")]
+    c1, c3 = plan.steps[0].params, plan.steps[1].params
+    assert c1["quad"] == 1 and c1["out_s16"] == 1 and c1["out_pairs"] == 1  # S2 handed over as int16 planes
+    assert c3["in_s16"] == 1 and c3["in_pairs"] == 1 and c3["quad"] == 0
     assert plan.macs == 416_520
-    assert plan.arena_bytes <= 8 * 1024
+    assert plan.arena_bytes <= 2_752  # S2 as int16 (2,352 B) + S4 (400 B)
 
 
 def test_all_test_images_equal_tflm(fast_artifacts, mnist_dir, native_driver):
@@ -45,10 +50,10 @@ def test_all_test_images_equal_tflm(fast_artifacts, mnist_dir, native_driver):
 
 
 def test_random_inputs_equal_tflm(fast_artifacts, native_driver):
-    runner = TflmRunner(fast_artifacts / "lenet5_int8.tflite")
+    model = fast_artifacts / "lenet5_int8.tflite"
     rng = np.random.default_rng(2024)
-    x = random_inputs(rng, RANDOM_INPUTS, runner.input_shape[1:])
-    want = runner.run(x).reshape(len(x), -1)
+    x = random_inputs(rng, RANDOM_INPUTS, TflmInterpreter(model).input_shape[1:])
+    want = run_tflm(model, x).reshape(len(x), -1)
     got = run_driver(native_driver, x, want.shape[1])
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     assert bad.size == 0, f"{bad.size} of {len(x)} random inputs differ from TFLM; first #{bad[0]}"

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from lenet_mcu.codegen import generate, tflm
-from lenet_mcu.codegen.model_info import c_float, load_model
+from lenet_mcu.codegen.model_info import c_float
+from lenet_mcu.tflite_model import load_model
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import FIRMWARE_DIR
 from tflm_models import mini_lenet

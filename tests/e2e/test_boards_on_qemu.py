@@ -78,14 +78,14 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
     """RAW frames, two in flight, on a fresh emulator of its own; every output byte against a
     fresh run of the tflite-micro interpreter."""
     serial = pytest.importorskip("serial")
-    from lenet_mcu.codegen.reference import TflmRunner
     from lenet_mcu.host import protocol as proto
     from lenet_mcu.host.qemu import QemuBoard, read_available, request_hello
+    from lenet_mcu.interpreters import TflmInterpreter, run_tflm
 
     art, board, state = native_on_board
-    reference = TflmRunner(art / "lenet5_int8.tflite")
+    model = art / "lenet5_int8.tflite"
     rng = np.random.default_rng(20261202)
-    inputs = rng.integers(-128, 128, size=(RANDOM_INPUTS,) + reference.input_shape[1:], dtype=np.int8)
+    inputs = rng.integers(-128, 128, size=(RANDOM_INPUTS,) + TflmInterpreter(model).input_shape[1:], dtype=np.int8)
     outputs: dict[int, np.ndarray] = {}
     with QemuBoard(state["elf"], machine=board.qemu_machine, extra_args=board.qemu_options,
                    log_path=art / "qemu-random.log") as emulator:
@@ -106,7 +106,7 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
         finally:
             ser.close()
     device = np.stack([outputs[i] for i in range(RANDOM_INPUTS)])
-    np.testing.assert_array_equal(device, reference.run(inputs).reshape(RANDOM_INPUTS, -1))
+    np.testing.assert_array_equal(device, run_tflm(model, inputs).reshape(RANDOM_INPUTS, -1))
 
 
 # ---------------------------------------------------------------- TFLM runtime

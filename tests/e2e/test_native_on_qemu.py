@@ -63,6 +63,10 @@ def test_all_test_images_bit_exact_on_qemu(qemu_native, mnist_dir):
     assert rep["ticks"]["tick_kind"] == 0  # TIM2 under -icount shift=0: one tick per instruction
     assert 100_000 < rep["ticks"]["min"] <= rep["ticks"]["max"] <= MAX_INSTRUCTIONS, rep["ticks"]
     assert (art / "verify" / "report.md").read_text().startswith("# On-device verification")
+    profile = rep["profile"]  # ticks per layer, from the firmware's PROFILE answer
+    assert [layer["name"] for layer in profile["layers"]] == ["c1_s2", "c3_s4", "c5", "f6", "output", "softmax"]
+    assert profile["outputs_equal_tflm"]
+    assert (art / "verify" / "profile.png").is_file() and "## Ticks per layer" in (art / "verify" / "report.md").read_text()
 
 
 def test_native_firmware_fits_flash_and_ram(qemu_native):
@@ -108,6 +112,43 @@ def test_raw_and_rle_frames_round_trip(qemu_native, fast_artifacts, mnist_dir):
     np.testing.assert_array_equal(outputs, ref["tflm_int8"][:count])
     assert [results[i].argmax for i in range(count)] == list(np.argmax(outputs, axis=1))
     assert stats is not None and 0 < stats.stack_peak_bytes < stats.stack_size_bytes and stats.rx_dropped == 0
+
+
+def test_profile_costs_the_normal_inference_nothing(qemu_native, fast_artifacts, mnist_dir):
+    """PROFILE: one frame per layer, then the RESULT; the layers add up to the inference, and an
+    INFER before and after it takes exactly the same ticks (infer() has no measuring code)."""
+    serial = pytest.importorskip("serial")
+    art, state = qemu_native
+    ref = np.load(art / "references.npz")
+    zp = int(ref["input_zero_point"])
+    images, _ = mnist.load_split("test", mnist_dir)
+    x = mnist.quantize_input(mnist.preprocess(images[:1]), float(ref["input_scale"]), zp)[0]
+    ser = serial.serial_for_url(state["url"], timeout=0.05)
+    reader = P.FrameReader()
+
+    def ask(msg_type, seq):
+        ser.write(P.encode_frame(msg_type, seq, P.infer_body(x, None)))
+        frames, deadline = [], time.monotonic() + 30
+        while not any(f.type == P.MsgType.RESULT for f in frames) and time.monotonic() < deadline:
+            frames += [f for f in reader.feed(read_available(ser)) if f.seq == seq]
+        assert frames and frames[-1].type == P.MsgType.RESULT, frames
+        return frames[:-1], P.parse_result(frames[-1])
+
+    try:
+        request_hello(ser)
+        _, before = ask(P.MsgType.INFER, 501)
+        layer_frames, profiled = ask(P.MsgType.PROFILE_REQUEST, 502)
+        _, after = ask(P.MsgType.INFER, 503)
+    finally:
+        ser.close()
+    layers = [P.parse_profile(f) for f in layer_frames]
+    assert [(l.index, l.count) for l in layers] == [(i, 6) for i in range(6)]
+    assert [l.name for l in layers] == ["c1_s2", "c3_s4", "c5", "f6", "output", "softmax"]
+    assert before.ticks == after.ticks
+    np.testing.assert_array_equal(profiled.outputs, ref["tflm_int8"][0])
+    np.testing.assert_array_equal(before.outputs, profiled.outputs)
+    total = sum(l.ticks for l in layers)
+    assert total <= profiled.ticks and abs(total - before.ticks) < 0.01 * before.ticks
 
 
 def test_lossy_link_to_qemu_gets_every_result_once(qemu_native, mnist_dir):

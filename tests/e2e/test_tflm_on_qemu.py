@@ -65,7 +65,7 @@ def tflm_firmware(request, fast_artifacts, tmp_path_factory):
 
 
 def test_tflm_firmware_matches_the_tflm_interpreter_on_1000_images(tflm_firmware, mnist_dir):
-    from lenet_mcu.codegen.reference import run_tflm
+    from lenet_mcu.interpreters import run_tflm
     from lenet_mcu.host import checkpoint
     from lenet_mcu.host.qemu import QemuBoard
     from lenet_mcu.artifacts import VERIFY_DIR

@@ -113,3 +113,26 @@ def test_a_megabyte_of_noise_only_produces_error_frames(host_fw):
     assert {f.type for f in out[:-1]} <= {P.MsgType.ERROR}
     stats = P.parse_stats(out[-1])
     assert stats.frames_bad == len(out) - 1 > 1000
+
+
+def test_a_frame_that_lost_a_byte_is_named_by_its_seq(host_fw):
+    """A lost byte breaks COBS or the CRC, but the header usually survives: the ERROR names the
+    request so the host can resend just that one."""
+    rng = np.random.default_rng(4)
+    x = random_input(rng, sparse=True)
+    good = infer_frame(321, x, rle=True)
+    named = 0
+    cuts = range(8, len(good) - 2, 7)
+    for cut in cuts:
+        out = run(host_fw, good[:cut] + good[cut + 1:] + infer_frame(322, x, rle=True))
+        assert [f.type for f in out] == [P.MsgType.ERROR, P.MsgType.RESULT] and out[1].seq == 322
+        assert P.parse_error(out[0]) in (P.ErrorCode.BAD_FRAME, P.ErrorCode.BAD_CRC)
+        named += out[0].seq == 321
+    assert named == len(cuts)
+
+
+def test_profile_request_to_a_runtime_without_a_profile_is_refused(host_fw):
+    x = random_input(np.random.default_rng(4))
+    out = run(host_fw, frame(P.MsgType.PROFILE_REQUEST, 31, P.infer_body(x, None)) + frame(P.MsgType.PROFILE_REQUEST, 32))
+    assert [(f.type, f.seq) for f in out] == [(P.MsgType.ERROR, 31), (P.MsgType.ERROR, 32)]
+    assert [P.parse_error(f) for f in out] == [P.ErrorCode.UNKNOWN_TYPE, P.ErrorCode.BAD_LENGTH]

@@ -101,3 +101,16 @@ def test_tim2_free_runs_when_dwt_does_not_count(tmp_path):
     assert r["tick_kind"] == 0
     assert r[RCC_APB1ENR] & 1, "TIM2 clock on"
     assert r[TIM2_PSC] == 0 and r[TIM2_ARR] == 0xFFFFFFFF and r[TIM2_CR1] & 1
+
+
+@pytest.mark.parametrize("baud", [1_000_000, 2_000_000, 3_000_000, 5_250_000])
+def test_fast_exact_uart_rates(tmp_path, baud):
+    r = run_board_init(tmp_path, 8_000_000, ready=True, baud=baud)
+    assert r[USART1_BRR] * baud == 84_000_000  # exact: no rounding error at all
+
+
+@pytest.mark.parametrize("baud", [2_500_000, 6_000_000])
+def test_a_rate_usart1_cannot_make_does_not_build(tmp_path, baud):
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        run_board_init(tmp_path, 8_000_000, ready=True, baud=baud)
+    assert "UART_BAUD" in err.value.stderr

@@ -16,6 +16,8 @@ from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host import flash, qemu
 
+pytestmark = pytest.mark.base
+
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc")
@@ -45,9 +47,17 @@ QEMU_MACHINES = {"stm32f405": "netduinoplus2", "stm32vldiscovery": "stm32vldisco
                  "mps2-an500": "mps2-an500", "mps2-an505": "mps2-an505", "mps3-an547": "mps3-an547"}
 
 
+def _built(artifacts: Path, runtime: str, board: str) -> Path:
+    """A stand-in for the firmware `lenet-mcu build` writes (a dry run only checks that it exists)."""
+    elf = firmware_elf(artifacts, runtime, board)
+    elf.parent.mkdir(parents=True)
+    elf.write_bytes(b"\x7fELF")
+    return elf
+
+
 @pytest.mark.parametrize("board,probe", sorted(PROBE_COMMANDS))
 def test_probe_dry_run_prints_the_exact_command(tmp_path, board, probe):
-    elf = (tmp_path / "build" / board / "tflm" / "firmware.elf").resolve()
+    elf = _built(tmp_path, "tflm", board).resolve()
     proc = _run_main("flash", "--target", "board", "--board", board, "--runtime", "tflm", "--probe", probe,
                      "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -69,6 +79,7 @@ def test_a_probe_that_does_not_serve_the_board_is_a_one_line_error(tmp_path, boa
 
 
 def test_the_interface_option_overrides_the_boards_usual_probe(tmp_path):
+    _built(tmp_path, "native", "microbit")
     proc = _run_main("flash", "--target", "board", "--board", "microbit", "--interface", "jlink", "--dry-run",
                      "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -77,6 +88,7 @@ def test_the_interface_option_overrides_the_boards_usual_probe(tmp_path):
 
 @pytest.mark.parametrize("board", sorted(QEMU_MACHINES))
 def test_qemu_dry_run_prints_the_emulator_command(tmp_path, board):
+    _built(tmp_path, "native", board)
     proc = _run_main("flash", "--board", board, "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.strip()
@@ -90,6 +102,15 @@ def test_an_unknown_board_is_a_one_line_error(tmp_path):
     proc = _run_main("flash", "--board", "arduino-uno", "--dry-run", "--artifacts", str(tmp_path))
     assert proc.returncode == 2
     assert "arduino-uno" in proc.stderr and "stm32f405" in proc.stderr
+
+
+@pytest.mark.parametrize("target", flash.TARGETS)
+def test_dry_run_without_firmware_says_so(tmp_path, target):
+    proc = _run_main("flash", "--target", target, "--dry-run", "--artifacts", str(tmp_path))
+    elf = firmware_elf(tmp_path, "native", "stm32f405")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"error: --dry-run: firmware {elf} not found; "
+                           "build it with `lenet-mcu build --runtime native --board stm32f405`\n")
 
 
 def test_missing_tool_is_a_one_line_error(tmp_path, monkeypatch):

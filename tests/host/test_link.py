@@ -13,6 +13,8 @@ from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.host.link import Link
 from lenet_mcu.host.verify import run_verify
 
+pytestmark = pytest.mark.base
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):

@@ -13,6 +13,8 @@ import pytest
 from fake_device import FakeDevice
 from host_fixtures import make_synthetic
 
+pytestmark = pytest.mark.base
+
 # Runs the CLI with TensorFlow, Keras and the TFLite interpreters made unimportable:
 # verify must work on a host-only install that has none of them.
 NO_TF_MAIN = textwrap.dedent("""
@@ -30,6 +32,11 @@ NO_TF_MAIN = textwrap.dedent("""
     from lenet_mcu.cli import main
     main(sys.argv[1:])
 """)
+
+
+def summary(out: str) -> str:
+    """stdout without the progress lines (stdout is a pipe here, so progress comes as lines)."""
+    return "\n".join(line for line in out.splitlines() if not line.startswith("verify: "))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,7 @@ def test_cli_runs_without_tensorflow_and_prints_summary(synth):
         proc = _verify_process(synth, dev.url, "--limit", "100")
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert out.startswith("PASS: 100 images on fake-board/fake; 0 differ from the TFLM reference")
+    assert summary(out).startswith("PASS: 100 images on fake-board/fake; 0 differ from the TFLM reference")
     assert "ticks per inference min/median/max" in out
 
 
@@ -80,7 +87,7 @@ def test_killed_run_resumes_and_completes_without_duplicates(synth):
         out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert f"resuming: {len(kept)} of {limit} results already in" in err
-    assert out.startswith(f"PASS: {limit} images")
+    assert summary(out).startswith(f"PASS: {limit} images")
     indices = _checkpoint_indices(synth)
     assert sorted(indices) == list(range(limit))
     report = json.loads((synth.artifacts / "verify" / "report.json").read_text())
@@ -97,7 +104,7 @@ def test_cli_exit_code_1_when_bytes_differ(synth):
         proc = _verify_process(synth, dev.url, "--limit", "20")
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
-    assert out.startswith("FAIL: 20 images")
+    assert summary(out).startswith("FAIL: 20 images")
     assert err.strip().splitlines()[-1].startswith("error: 1 of 20 images differ from the TFLM reference (largest difference 1)")
 
 

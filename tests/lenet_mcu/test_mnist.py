@@ -11,6 +11,8 @@ import pytest
 from lenet_mcu import mnist
 from lenet_mcu.errors import LenetMcuError
 
+pytestmark = pytest.mark.base
+
 
 def idx_images(images: np.ndarray, magic: int = mnist.IMAGE_MAGIC, count: int | None = None) -> bytes:
     n, rows, cols = images.shape

@@ -149,3 +149,30 @@ def test_help_lists_stages_and_options():
     for option in ("--artifacts", "--data", "--seed", "--epochs", "--fast", "--c3-table / --full-c3",
                    "--calibration-size", "--resume / --no-resume"):
         assert option in proc.stdout, option
+
+
+def test_pipeline_ends_with_a_table_of_stage_durations(tmp_path):
+    from lenet_mcu.config import make_config
+    from lenet_mcu.pipeline import StageContext, run_pipeline
+
+    lines = []
+    ctx = StageContext(config=make_config(fast=True), data_dir=None, artifacts=tmp_path, echo=lines.append)
+    result = run_pipeline(ctx, [("first", lambda c: {"n": 1}), ("second_stage", lambda c: {})])
+    table = lines[[line.split() for line in lines].index(["stage", "seconds"]):]
+    assert [line.split()[0] for line in table[1:4]] == ["first", "second_stage", "total"]
+    assert all(float(line.split()[1]) >= 0 for line in table[1:4])
+    assert table[-1].startswith("pipeline finished in ") and set(result["stages"]) == {"first", "second_stage"}
+
+
+def test_a_failed_pipeline_still_shows_the_stages_it_finished(tmp_path):
+    from lenet_mcu.config import make_config
+    from lenet_mcu.pipeline import StageContext, run_pipeline
+
+    def broken(ctx):
+        raise RuntimeError("stage failed")
+
+    lines = []
+    ctx = StageContext(config=make_config(fast=True), data_dir=None, artifacts=tmp_path, echo=lines.append)
+    with pytest.raises(RuntimeError):
+        run_pipeline(ctx, [("train", lambda c: {}), ("quantize", broken)])
+    assert [line.split()[0] for line in lines[-3:]] == ["stage", "train", "total"]

@@ -14,7 +14,8 @@ from models import foreign_model
 from lenet_mcu import mnist
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.quantize import tflite_check
-from lenet_mcu.quantize.evaluate import REFERENCE_KEYS, build_metrics, compare_int8, confusion_matrix, format_table
+from lenet_mcu.plots import confusion_matrix
+from lenet_mcu.quantize.evaluate import REFERENCE_KEYS, build_metrics, compare_int8, format_table
 from lenet_mcu.train.architecture import c3_connection_matrix
 
 TFLITE = "lenet5_int8.tflite"
@@ -124,7 +125,8 @@ def test_references_are_real_interpreter_outputs(fast_artifacts, references, mni
 
 def test_tflm_reference_in_process_matches(fast_artifacts, references, mnist_dir):
     """The golden outputs are what the TFLM interpreter computes for mnist.quantize_input pixels."""
-    from lenet_mcu.quantize.reference import quantized_test_inputs, run_tflm
+    from lenet_mcu.interpreters import run_tflm
+    from lenet_mcu.quantize.reference import quantized_test_inputs
 
     inputs, _ = quantized_test_inputs(mnist_dir, float(references["input_scale"]),
                                       int(references["input_zero_point"]), limit=50)

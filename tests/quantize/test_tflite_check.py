@@ -20,7 +20,8 @@ def test_dynamic_batch_graph_is_refused(mnist_dir):
         tf = import_tensorflow()
         from lenet_mcu.train.model import build_lenet5
         from lenet_mcu.quantize import convert
-        from lenet_mcu.quantize.tflite_check import read_model, op_problems
+        from lenet_mcu.quantize.tflite_check import op_problems
+        from lenet_mcu.tflite_model import load_model
         from lenet_mcu.config import make_config
         from lenet_mcu.errors import LenetMcuError
 
@@ -45,7 +46,7 @@ def test_dynamic_batch_graph_is_refused(mnist_dir):
             calibration = np.random.default_rng(0).random((8, 32, 32, 1), dtype=np.float32)
             fixed = d / "fixed.tflite"
             fixed.write_bytes(convert.convert_to_int8(model, calibration))
-            out["batch1_ops"] = read_model(fixed).ops
+            out["batch1_ops"] = load_model(fixed).ops
             convert.convert_to_int8 = dynamic_batch_int8
             try:
                 convert.quantize(make_config(fast=True), {str(mnist_dir)!r}, d, echo=lambda s: None)

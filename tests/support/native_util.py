@@ -1,6 +1,6 @@
 """Helpers for the native-runtime tests: tiny TFLite models, a gcc build of the generated C.
 
-Models are made with lenet_mcu.codegen.reference.build_model (the flatbuffer
+Models are made with lenet_mcu.tflite_model.build_model (the flatbuffer
 schema object API that tflite-micro ships), so no TensorFlow is needed.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu.codegen import native
-from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model, load_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_DIR = REPO_ROOT / "firmware" / "runtime" / "native"
@@ -30,8 +30,9 @@ def have_gcc() -> bool:
 def build_driver(gen_dir: Path, extra_flags: list[str] | None = None) -> Path:
     """Compile generated model + kernels + the stdin/stdout driver with the host gcc."""
     exe = gen_dir / "driver"
+    sources = sorted(gen_dir.glob("*.c")) + sorted(KERNEL_DIR.glob("nn_*.c"))
     cmd = ["gcc", *CFLAGS, *(extra_flags or []), f"-I{gen_dir}", f"-I{KERNEL_DIR}",
-           str(gen_dir / "native_model.c"), str(KERNEL_DIR / "nn_kernels.c"), str(DRIVER), "-o", str(exe)]
+           *map(str, sources), str(DRIVER), "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"gcc failed:\n{' '.join(cmd)}\n{proc.stderr[-4000:]}")
@@ -53,7 +54,7 @@ def native_outputs(model_bytes: bytes, inputs: np.ndarray, work: Path) -> np.nda
     gen = work / "gen"
     native.generate(path, gen)
     exe = build_driver(gen)
-    plan = native.lower(native.load_model(path))
+    plan = native.lower(load_model(path))
     return run_driver(exe, inputs.reshape(len(inputs), -1), plan.model.output.size)
 
 
@@ -186,3 +187,85 @@ def conv_reshape_fc_model(rng, reshape_last: bool = False) -> bytes:
         ops.append(OperatorSpec("RESHAPE", [8, 9], [10], {"newShape": [1, 1, 1, 6]}))
         last = 10
     return build_model(tensors, ops, [0], [last])
+
+
+def lenet_convs_model(rng, c3_connections=None, c5_maps: int = 64) -> bytes:
+    """LeNet's C1 + tanh + S2, C3 + tanh + S4 and C5 with random weights (input 32x32x1; C5 has
+    c5_maps outputs, fewer than LeNet's 120 so that a RESULT frame holds them).
+
+    c3_connections: an optional 0/1 [6, 16] table; absent connections get exact zero weights,
+    like the --c3-table model. Output scales keep the values spread over int8."""
+    in_scale, in_zp = 1.0 / 255, -128
+    tensors = [TensorSpec("input", (1, 32, 32, 1), "int8", in_scale, in_zp)]
+    ops = []
+
+    def conv_tanh_pool(x_index: int, x_scale: float, h: int, c: int, oc: int, mask=None) -> tuple[int, float]:
+        w_scales = rng.uniform(0.002, 0.02, size=oc).astype(np.float32)
+        weights = rng.integers(-127, 128, size=(oc, 5, 5, c), dtype=np.int8)
+        if mask is not None:
+            weights = (weights * np.asarray(mask, np.int8).T[:, None, None, :]).astype(np.int8)
+        bias = rng.integers(-(1 << 12), 1 << 12, size=oc).astype(np.int32)
+        conv_scale = float(x_scale * float(np.mean(w_scales)) * 40.0 * np.sqrt(25 * c))
+        base = len(tensors)
+        oh = h - 4
+        tensors.extend([
+            TensorSpec(f"w{base}", (oc, 5, 5, c), "int8", list(w_scales), 0, 0, weights),
+            TensorSpec(f"b{base}", (oc,), "int32", [float(x_scale * s) for s in w_scales], 0, 0, bias),
+            TensorSpec(f"conv{base}", (1, oh, oh, oc), "int8", conv_scale, int(rng.integers(-10, 11))),
+            TensorSpec(f"tanh{base}", (1, oh, oh, oc), "int8", 1.0 / 128, 0),
+            TensorSpec(f"pool{base}", (1, oh // 2, oh // 2, oc), "int8", 1.0 / 128, 0),
+        ])
+        ops.extend([
+            OperatorSpec("CONV_2D", [x_index, base, base + 1], [base + 2], {
+                "padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1}),
+            OperatorSpec("TANH", [base + 2], [base + 3]),
+            OperatorSpec("AVERAGE_POOL_2D", [base + 3], [base + 4], {
+                "padding": PAD["VALID"], "strideW": 2, "strideH": 2, "filterWidth": 2, "filterHeight": 2,
+                "fusedActivationFunction": 0}),
+        ])
+        return base + 4, 1.0 / 128
+
+    s2, s2_scale = conv_tanh_pool(0, in_scale, 32, 1, 6)
+    s4, s4_scale = conv_tanh_pool(s2, s2_scale, 14, 6, 16, c3_connections)
+    w_scales = rng.uniform(0.002, 0.02, size=c5_maps).astype(np.float32)
+    base = len(tensors)
+    tensors.extend([
+        TensorSpec("w5", (c5_maps, 5, 5, 16), "int8", list(w_scales), 0, 0,
+                   rng.integers(-127, 128, size=(c5_maps, 5, 5, 16), dtype=np.int8)),
+        TensorSpec("b5", (c5_maps,), "int32", [float(s4_scale * s) for s in w_scales], 0, 0,
+                   rng.integers(-(1 << 12), 1 << 12, size=c5_maps).astype(np.int32)),
+        TensorSpec("c5", (1, 1, 1, c5_maps), "int8", float(s4_scale * float(np.mean(w_scales)) * 40.0 * 20.0), 3),
+    ])
+    ops.append(OperatorSpec("CONV_2D", [s4, base, base + 1], [base + 2], {
+        "padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1}))
+    return build_model(tensors, ops, [0], [base + 2])
+
+
+def run_on_qemu(elf: Path, inputs: np.ndarray, timeout: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """Each input through the firmware on QEMU (one RAW INFER at a time) -> (int8 outputs, ticks)."""
+    import time
+
+    import serial
+
+    from lenet_mcu.host import protocol as P
+    from lenet_mcu.host.qemu import QemuBoard, read_available, request_hello
+
+    outputs, ticks = [], []
+    with QemuBoard(elf, icount=True) as board:
+        ser = serial.serial_for_url(board.url, timeout=0.05)
+        try:
+            request_hello(ser)
+            reader = P.FrameReader()
+            for i, x in enumerate(inputs):
+                ser.write(P.encode_frame(P.MsgType.INFER, i, P.infer_body(np.ascontiguousarray(x, np.int8).ravel(), None)))
+                result, deadline = None, time.monotonic() + timeout
+                while result is None and time.monotonic() < deadline:
+                    for f in reader.feed(read_available(ser)):
+                        assert f.type == P.MsgType.RESULT and f.seq == i, f
+                        result = P.parse_result(f)
+                assert result is not None, f"no RESULT for input {i}"
+                outputs.append(result.outputs)
+                ticks.append(result.ticks)
+        finally:
+            ser.close()
+    return np.stack(outputs), np.array(ticks)

@@ -1,13 +1,13 @@
 """Tiny int8 .tflite models for the TFLM harness tests (no training, no TensorFlow).
 
-Built with lenet_mcu.codegen.reference.build_model (the schema object API that
+Built with lenet_mcu.tflite_model.build_model (the schema object API that
 tflite-micro ships), so the codegen tests run on any machine in seconds.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lenet_mcu.codegen.reference import OperatorSpec, TensorSpec, build_model
+from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model
 
 IN_SCALE, IN_ZP = 1 / 255, -128
 TANH_OUT = (1 / 128, 0)  # TFLM's int8 TANH wants this output quantization

@@ -9,7 +9,11 @@
  *               12000000, 25000000 (Netduino Plus 2). Multiple of 1 MHz,
  *               4..26 MHz (RM0090 5.3.2: HSE 4-26 MHz).
  *   HSE_BYPASS  1 if OSC_IN is driven by an external clock (e.g. ST-LINK MCO).
- *   UART_BAUD   USART1 baud rate, default 115200.
+ *   UART_BAUD   USART1 baud rate, default 115200. USART1 runs from APB2 =
+ *               84 MHz with oversampling by 16, so a rate is exact when
+ *               84 MHz / rate is a whole number of at least 16: 1000000,
+ *               2000000, 3000000, 5250000 (the fastest) are; 115200 is
+ *               0.02 % fast. A rate more than 1 % off does not build.
  *
  * QEMU (netduinoplus2) does not model RCC, FLASH or GPIO (reads return 0),
  * so HSERDY never sets: the HSE start-up times out and the board stays on
@@ -28,6 +32,15 @@
 #endif
 #ifndef UART_BAUD
 #define UART_BAUD 115200u
+#endif
+#define APB2_PLL_HZ 84000000u
+#if UART_BAUD > APB2_PLL_HZ / 16u
+#error "UART_BAUD is above 5250000, the fastest USART1 makes from 84 MHz"
+#endif
+#define UART_BRR_PLL ((APB2_PLL_HZ + UART_BAUD / 2u) / UART_BAUD)
+#if APB2_PLL_HZ / UART_BRR_PLL > UART_BAUD + UART_BAUD / 100u || \
+    APB2_PLL_HZ / UART_BRR_PLL < UART_BAUD - UART_BAUD / 100u
+#error "UART_BAUD is more than 1 % off any rate USART1 makes from 84 MHz"
 #endif
 
 /* Register access and the few CPU instructions used, as macros so that

@@ -1,101 +1,53 @@
-"""Native runtime code generator: .tflite -> readable C calling hand-written int8 kernels.
+"""Lowering: a .tflite graph checked and turned into the native runtime's layer steps.
 
 `lower(model)` checks every operator against what the kernels in
 firmware/runtime/native/ can run *bit-exactly like TFLite Micro* and turns the
 graph into a list of steps with precomputed constants; anything else is
 refused here, with a one-line LenetMcuError, never by wrong numbers on the chip.
 
-Constants follow TFLM's Prepare() code exactly:
-  - conv / per-channel FC: QuantizeMultiplier(double(s_in) * double(s_w[c]) / double(s_out))
-  - per-tensor FC: QuantizeMultiplier(double(float(s_in * s_w)) / double(s_out))
-  - QuantizeMultiplier: frexp, round half away from zero, the q == 2^31 fix,
-    flush below 2^-31 to zero (no TFLITE_SINGLE_ROUNDING in TFLM builds)
-  - fused activation ranges: Quantize() in float32, round half away from zero
-  - SOFTMAX: PreprocessSoftmaxScaling and CalculateInputRadius with 5 integer bits
-  - TANH: a 256-entry table produced by the TFLM TANH kernel itself
-The input zero point is folded into the bias (bias - zp_in * sum(w)), exact
-for VALID convolutions and fully connected layers.
-The TFLM arithmetic below is ported from TensorFlow Lite Micro, Apache License 2.0 (see NOTICE).
-
-`generate(tflite_path, out_dir)` writes model_info.h, native_model.h and
-native_model.c into out_dir (atomically, file by file).
+Constants come from tflm_arithmetic (TFLM's Prepare() arithmetic); TANH is a
+256-entry table produced by the TFLM TANH kernel itself. The input zero point
+is folded into the bias (bias - zp_in * sum(w)), exact for VALID convolutions
+and fully connected layers. Steps are named after the model's layers (the
+Keras layer names inside the .tflite tensor names: c1, s2, ...).
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from lenet_mcu import atomic
-from lenet_mcu.codegen.model_info import ModelInfo, TensorInfo, load_model, render_model_info_h
-from lenet_mcu.codegen.templating import render
+from lenet_mcu.codegen.native import layouts
+from lenet_mcu.codegen.native.memory import plan_arena
+from lenet_mcu.codegen.native.tflm_arithmetic import (INT8_MAX, INT8_MIN, activation_range, requantization,
+                                                       softmax_params)
 from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.tflite_model import ModelInfo, TensorInfo
 
 SUPPORTED_OPS = ("CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "TANH", "SOFTMAX", "RESHAPE")
 ELEMENTWISE_LUT_OPS = ("TANH",)
-ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 IM2COL_MAX_CHANNELS = 64  # NN_MAX_CHANNELS in nn_kernels.h
-INT8_MIN, INT8_MAX = -128, 127
 
 
-# ------------------------------------------------------------ TFLM arithmetic
-
-def round_half_away(x: float) -> int:
-    """std::round / TfLiteRound."""
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+SHORT_OP_NAMES = {"CONV_2D": "conv", "FULLY_CONNECTED": "fc", "AVERAGE_POOL_2D": "pool", "SOFTMAX": "softmax",
+                  "TANH": "tanh", "RESHAPE": "reshape"}
 
 
-def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
-    """tflite::QuantizeMultiplier -> (int32 multiplier, shift); shift > 0 is a left shift."""
-    if real_multiplier == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real_multiplier)
-    q_fixed = round_half_away(q * (1 << 31))
-    if q_fixed > (1 << 31):
-        raise LenetMcuError(f"requantization multiplier {real_multiplier!r} cannot be represented")
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    if q_fixed < 0:
-        raise LenetMcuError(f"negative requantization multiplier {real_multiplier!r} (negative scale)")
-    return int(q_fixed), int(shift)
+def layer_name(tensor_name: str) -> str | None:
+    """The model's layer name inside a converter tensor name, as a C identifier, or None.
 
-
-def quantize_float(scale: float, zero_point: int, value: float) -> int:
-    """tflite::Quantize used by CalculateActivationRangeQuantized (float32 division)."""
-    tmp = float(np.float32(np.float32(value) / np.float32(scale)))
-    return zero_point + round_half_away(tmp)
-
-
-def activation_range(activation: str, scale: float, zero_point: int, where: str) -> tuple[int, int]:
-    lo, hi = INT8_MIN, INT8_MAX
-    if activation == "NONE":
-        return lo, hi
-    if activation == "RELU":
-        return max(lo, quantize_float(scale, zero_point, 0.0)), hi
-    if activation == "RELU6":
-        return max(lo, quantize_float(scale, zero_point, 0.0)), min(hi, quantize_float(scale, zero_point, 6.0))
-    if activation == "RELU_N1_TO_1":
-        return max(lo, quantize_float(scale, zero_point, -1.0)), min(hi, quantize_float(scale, zero_point, 1.0))
-    raise LenetMcuError(f"{where}: fused activation {activation} is not supported (supported: {', '.join(ACTIVATIONS)})")
-
-
-def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
-    """PreprocessSoftmaxScaling + CalculateInputRadius for int8 (5 integer bits)."""
-    integer_bits = 5
-    real = min(float(beta) * float(input_scale) * float(1 << (31 - integer_bits)), float((1 << 31) - 1))
-    if not real > 1.0:
-        raise LenetMcuError(f"softmax input multiplier {real!r} is not greater than one (input scale too small)")
-    multiplier, left_shift = quantize_multiplier(real)
-    if left_shift < 0:
-        raise LenetMcuError(f"softmax input multiplier {real!r} gives a negative left shift")
-    max_input_rescaled = 1.0 * ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift)
-    diff_min = -int(math.floor(max_input_rescaled))
-    return multiplier, left_shift, diff_min
+    Keras/TFLite names look like "lenet5_1/lenet5_1/c1_1/BiasAdd;...": the layer is the
+    last path component but one, with the converter's "_1" suffix removed."""
+    parts = tensor_name.split(";")[0].split("/")
+    if len(parts) < 2:
+        return None
+    name = re.sub(r"_\d+$", "", parts[-2])
+    name = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    if not name:
+        return None
+    return name if not name[0].isdigit() else f"l{name}"
 
 
 def channel_block(channels: int, max_block: int = 6) -> int:
@@ -118,7 +70,7 @@ def same_padding(in_size: int, filter_size: int, stride: int, out: int) -> int:
 @dataclass
 class Step:
     kind: str  # conv | fc | pool | lut | softmax | copy
-    name: str  # C identifier prefix, e.g. "layer0"
+    name: str  # C identifier after the model's layers, e.g. "c1_s2"
     title: str  # comment: which .tflite operators this step runs
     input: int  # tensor index read
     output: int  # tensor index written
@@ -226,9 +178,48 @@ class Lowering:
                 self.lower_softmax(op)
             elif op.op == "RESHAPE":
                 self.lower_reshape(op)
-        storage, arena = self.plan_memory()
+        self.steps, storage, arena = plan_arena(m, self.steps, self.int16_handoffs())
         macs = sum(s.macs for s in self.steps)
         return NativePlan(m, self.steps, storage, arena, macs, self.luts)
+
+    def int16_handoffs(self) -> dict[int, int]:
+        """Bytes of the tensors a conv_s16 step writes as int16 because every reader is a
+        conv_s16 step too (which then reads it without widening)."""
+        sizes = {}
+        for s in self.steps:
+            if s.kind != "conv_s16" or s.output in self.model.outputs:
+                continue
+            readers = [r for r in self.steps if r.input == s.output]
+            if readers and all(r.kind == "conv_s16" for r in readers):
+                s.params["out_s16"] = 1
+                # channel-pair planes when every reader takes them (nn_conv2d_s16.h)
+                pairs = all(r.params["in_c"] % 2 == 0 and r.params["pool_w"] == 2 and not r.params["quad"]
+                            for r in readers)
+                s.params["out_pairs"] = int(pairs)
+                for r in readers:
+                    r.params["in_s16"] = 1
+                    r.params["in_pairs"] = int(pairs)
+                    r.scratch_bytes = 0
+                    if pairs:
+                        self.reorder_for_pair_planes(r)
+                # a zero-padded filter row (odd tap count, NHWC) reads one value past the last tap
+                overread = any(not pairs and (r.params["filter_w"] * r.params["in_c"]) % 2 for r in readers)
+                sizes[s.output] = 2 * self.model.tensors[s.output].size + (4 if overread else 0)
+        for s in self.steps:
+            if s.kind == "conv_s16":
+                for key in ("in_s16", "in_pairs", "out_pairs"):
+                    s.params.setdefault(key, 0)
+        return sizes
+
+    @staticmethod
+    def reorder_for_pair_planes(step: Step):
+        p = step.params
+        for i, (c_type, name, data, comment) in enumerate(step.arrays):
+            if name == p["filter"]:
+                data = layouts.filter_for_pair_planes(data, p["out_c"], p["block"], p["filter_h"], p["filter_w"],
+                                                      p["in_c"] // 2)
+                step.arrays[i] = (c_type, name, data, comment.replace("(2 taps of a filter row)",
+                                                                      "(2 channels of a pixel), [plane][kx] order"))
 
     def single_consumer(self, tensor_index: int, op_name: str):
         """The only operator reading this tensor, if it is `op_name` and the tensor is internal."""
@@ -266,8 +257,38 @@ class Lowering:
     def lut_name(self, table: np.ndarray, op) -> str:
         key = table.astype(np.int8).tobytes()
         if key not in self.luts:
-            self.luts[key] = f"lut{len(self.luts)}_{op.op.lower()}"
+            layer = layer_name(self.model.tensors[op.outputs[0]].name)
+            name = f"{layer}_{op.op.lower()}" if layer else f"{op.op.lower()}{len(self.luts)}"
+            while name in self.luts.values():
+                name += "_"
+            self.luts[key] = name
         return self.luts[key]
+
+    def use_fast(self, step: Step, kind: str, fast: tuple, shape_params: dict, input_values: int):
+        """Finish `step` as a fast-kernel step: its params and arrays (named after the step)."""
+        params, arrays = fast
+        step.kind = kind
+        step.arrays = [(c_type, f"{step.name}_{name}", data, comment) for c_type, name, data, comment in arrays]
+        step.params = {**shape_params, **params}
+        for _, name, _, _ in arrays:
+            step.params[name] = f"{step.name}_{name}"
+        # the input widened to int16 for this step alone (unless the previous layer writes int16)
+        step.scratch_bytes = 2 * (input_values + 2)
+        self.steps.append(step)
+
+    def step_name(self, ops_and_outputs: list) -> str:
+        """C identifier of a step: the model's layer names of its operators, joined ("c1_s2")."""
+        parts: list[str] = []
+        for op, out in ops_and_outputs:
+            part = layer_name(out.name) or SHORT_OP_NAMES.get(op.op, op.op.lower())
+            if part not in parts:
+                parts.append(part)
+        name = "_".join(parts)
+        taken = {s.name for s in self.steps}
+        unique, n = name, 2
+        while unique in taken:
+            unique, n = f"{name}_{n}", n + 1
+        return unique
 
     def lower_conv(self, op, consumed: set[int]):
         x = self.activation(op, 0, "input")
@@ -296,13 +317,13 @@ class Lowering:
         bias = self.bias(op, 2, oc)
         act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
                                             f"{self.where_model}: operator {op.index} (CONV_2D)")
-        mult, shift = self.requant(x, scales, y, oc, per_tensor_float_product=False)
+        mult, shift = requantization(x.scale, scales, y.scale, oc, per_tensor_float_product=False)
         weights = w.data.astype(np.int8)
         folded = self.fold_bias(op, bias, weights.reshape(oc, -1), x.zero_point)
 
-        name = f"layer{len(self.steps)}"
         title = [f"CONV_2D '{y.name}' {list(x.shape)} -> {list(y.shape)}, {kh}x{kw} stride {sh}x{sw}"]
         consumed.add(op.index)
+        named = [(op, y)]
         lut, out_tensor = self.fuse_tanh(y, consumed, title)
         pool_h = pool_w = 1
         pool_min, pool_max = INT8_MIN, INT8_MAX
@@ -319,7 +340,26 @@ class Lowering:
                 consumed.add(pool.index)
                 title.append(f"AVERAGE_POOL_2D '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
                 out_tensor = p_out
+                named.append((pool, p_out))
+        name = self.step_name(named)
         step = Step("conv", name, "\n".join(title), x.index, out_tensor.index, macs=oh * ow * oc * kh * kw * ic)
+        epilogue = {"act_min": act_min, "act_max": act_max, "lut": lut or "0"}
+        if (oh, ow) == (1, 1) and (kh, kw) == (h, wid) and pool_h == pool_w == 1:
+            # one output position over the whole input: a fully connected layer on the flattened NHWC input
+            fast = layouts.fc_pairs(weights.reshape(oc, -1), folded, mult, shift, y.zero_point)
+            if fast is not None:
+                self.use_fast(step, "fc_pairs", fast, {"out_features": oc, **epilogue}, kh * kw * ic)
+                return
+        fast = layouts.conv_s16(weights, folded, mult, shift, y.zero_point, (sh, sw), (pool_h, pool_w))
+        if fast is not None:
+            out_h, out_w = oh // pool_h, ow // pool_w
+            # the input rows one output row reads, widened to int16 (unless the layer before writes int16)
+            window = (kh + pool_h - 1) * wid * c + 2
+            self.use_fast(step, "conv_s16", fast, {
+                "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "out_h": out_h, "out_w": out_w,
+                "out_c": oc, "pool_h": pool_h, "pool_w": pool_w, "pool_act_min": pool_min, "pool_act_max": pool_max,
+                "out_s16": 0, **epilogue}, window)
+            return
         taps = kh * kw * ic
         patch_len = (taps + 3) // 4 * 4
         im2col = oh * ow > 1 and oc <= IM2COL_MAX_CHANNELS
@@ -352,19 +392,6 @@ class Lowering:
         }
         self.steps.append(step)
 
-    def requant(self, x, scales, y, channels, per_tensor_float_product):
-        mult = np.zeros(channels, np.int64)
-        shift = np.zeros(channels, np.int64)
-        for i in range(channels):
-            s_w = scales[i] if scales.size > 1 else scales[0]
-            if per_tensor_float_product:
-                # GetQuantizedConvolutionMultipler: the product is taken in float32
-                real = float(np.float32(x.scales[0]) * np.float32(s_w)) / float(y.scales[0])
-            else:
-                real = float(x.scales[0]) * float(s_w) / float(y.scales[0])
-            mult[i], shift[i] = quantize_multiplier(real)
-        return mult, shift
-
     def fold_bias(self, op, bias: np.ndarray, weights_2d: np.ndarray, input_zero_point: int) -> np.ndarray:
         folded = bias - input_zero_point * weights_2d.astype(np.int64).sum(axis=1)
         if folded.min() < -(1 << 31) or folded.max() >= (1 << 31):
@@ -396,7 +423,7 @@ class Lowering:
         pad_w = same_padding(w, o["filter_w"], o["stride_w"], ow) if o["padding"] == "SAME" else 0
         act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
                                             f"{self.where_model}: operator {op.index} (AVERAGE_POOL_2D)")
-        name = f"layer{len(self.steps)}"
+        name = self.step_name([(op, y)])
         step = Step("pool", name, f"AVERAGE_POOL_2D '{y.name}' {list(x.shape)} -> {list(y.shape)}, "
                     f"{o['filter_h']}x{o['filter_w']} stride {o['stride_h']}x{o['stride_w']} {o['padding']}",
                     x.index, y.index)
@@ -424,14 +451,21 @@ class Lowering:
         bias = self.bias(op, 2, out_features)
         act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
                                             f"{self.where_model}: operator {op.index} (FULLY_CONNECTED)")
-        mult, shift = self.requant(x, scales, y, out_features, per_tensor_float_product=scales.size == 1)
+        mult, shift = requantization(x.scale, scales, y.scale, out_features,
+                                     per_tensor_float_product=scales.size == 1)
         weights = w.data.astype(np.int8)
         folded = self.fold_bias(op, bias, weights, x.zero_point)
-        name = f"layer{len(self.steps)}"
+        name = self.step_name([(op, y)])
         title = [f"FULLY_CONNECTED '{y.name}' {list(x.shape)} -> {list(y.shape)}"]
         consumed.add(op.index)
         lut, out_tensor = self.fuse_tanh(y, consumed, title)
         step = Step("fc", name, "\n".join(title), x.index, out_tensor.index, macs=batches * out_features * in_features)
+        if batches == 1:
+            fast = layouts.fc_pairs(weights, folded, mult, shift, y.zero_point)
+            if fast is not None:
+                self.use_fast(step, "fc_pairs", fast, {"out_features": out_features, "act_min": act_min,
+                                                       "act_max": act_max, "lut": lut or "0"}, in_features)
+                return
         step.arrays = [
             ("int8_t", f"{name}_weights", weights, f"[{out_features}][{in_features}]"),
             ("int32_t", f"{name}_bias", folded, f"bias - ({x.zero_point}) * sum(weights): input zero point folded in"),
@@ -452,7 +486,7 @@ class Lowering:
         table = self.lut_for(op)
         x = self.model.tensors[op.inputs[0]]
         y = self.model.tensors[op.outputs[0]]
-        name = f"layer{len(self.steps)}"
+        name = self.step_name([(op, y)])
         step = Step("lut", name, f"{op.op} '{y.name}' {list(y.shape)} through a 256-entry table", x.index, y.index)
         step.params = {"lut": self.lut_name(table, op), "count": y.size}
         self.steps.append(step)
@@ -468,7 +502,7 @@ class Lowering:
         beta = op.options.get("beta", 1.0)
         mult, left_shift, diff_min = softmax_params(beta, x.scale)
         depth = x.shape[-1]
-        name = f"layer{len(self.steps)}"
+        name = self.step_name([(op, y)])
         step = Step("softmax", name, f"SOFTMAX '{y.name}' {list(x.shape)}, beta {beta}", x.index, y.index)
         step.params = {"outer": x.size // depth, "depth": depth, "input_multiplier": mult,
                        "input_left_shift": left_shift, "diff_min": diff_min}
@@ -479,143 +513,11 @@ class Lowering:
         y = self.activation(op, 0, "output", "output")
         if x.size != y.size or x.scale != y.scale or x.zero_point != y.zero_point:
             self.fail(op, "changes the element count or the quantization; only a pure reshape is supported")
-        name = f"layer{len(self.steps)}"
+        name = self.step_name([(op, y)])
         self.steps.append(Step("copy", name, f"RESHAPE '{y.name}' {list(x.shape)} -> {list(y.shape)}",
                                x.index, y.index, params={"count": y.size}))
-
-    # --- memory
-    def plan_memory(self) -> tuple[dict[int, str], int]:
-        """Activation buffers in one static arena: greedy, largest first, like TFLM's planner.
-
-        The graph input is the caller's `in`, the graph output the caller's `out`; a
-        RESHAPE between internal tensors is an alias, not a copy.
-        """
-        m = self.model
-        graph_in, graph_out = m.inputs[0], m.outputs[0]
-        alias: dict[int, int] = {}
-        steps = []
-        for s in self.steps:
-            if s.kind == "copy" and s.output != graph_out:
-                alias[s.output] = alias.get(s.input, s.input)
-                continue
-            steps.append(s)
-        self.steps = steps
-
-        def root(t):
-            return alias.get(t, t)
-
-        for s in self.steps:
-            s.input, s.output = root(s.input), root(s.output)
-        life: dict = {}  # tensor index or ("scratch", step name) -> [first step, last step]
-        sizes: dict = {}
-        for i, s in enumerate(self.steps):
-            for t in (s.input, s.output):
-                if t in (graph_in, graph_out):
-                    continue
-                life.setdefault(t, [i, i])
-                life[t][0] = min(life[t][0], i)
-                life[t][1] = max(life[t][1], i)
-                sizes[t] = m.tensors[t].size
-            if s.scratch_bytes:
-                life[("scratch", s.name)] = [i, i]
-                sizes[("scratch", s.name)] = s.scratch_bytes
-        order = sorted(life, key=lambda t: (-sizes[t], life[t][0]))
-        placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
-        offsets: dict = {}
-        for t in order:
-            size = sizes[t]
-            first, last = life[t]
-            offset = 0
-            for o, sz, f, l in sorted(placed):
-                overlaps_in_time = not (last < f or first > l)
-                if overlaps_in_time and offset < o + sz and o < offset + size:
-                    offset = (o + sz + 3) // 4 * 4
-            offsets[t] = offset
-            placed.append((offset, size, first, last))
-        arena = max([o + sizes[t] for t, o in offsets.items()], default=0)
-        storage = {graph_in: "in", graph_out: "out"}
-        for t, o in offsets.items():
-            storage[t] = f"arena + {o}"
-        for t, r in alias.items():
-            storage[t] = storage.get(r, "in")
-        return storage, (arena + 3) // 4 * 4
-
 
 def lower(model: ModelInfo) -> NativePlan:
     return Lowering(model).lower()
 
 
-# ------------------------------------------------------------ C rendering
-
-def c_array(values: np.ndarray, per_line: int = 16, width: int = 4) -> str:
-    flat = [int(v) for v in np.asarray(values).reshape(-1)]
-    lines = []
-    for i in range(0, len(flat), per_line):
-        lines.append("    " + ", ".join(f"{v:{width}d}" for v in flat[i:i + per_line]) + ",")
-    return "\n".join(lines)
-
-
-def c_array_rows(values: np.ndarray, label: str) -> str:
-    """One block per output channel/row, so a reader can find a filter."""
-    arr = np.asarray(values)
-    if arr.ndim < 2:
-        return c_array(arr, per_line=8 if arr.dtype != np.int8 else 16, width=11 if arr.dtype != np.int8 else 4)
-    blocks = []
-    for i, row in enumerate(arr.reshape(arr.shape[0], -1)):
-        blocks.append(f"    /* {label} {i} */\n" + c_array(row, per_line=20))
-    return "\n".join(blocks)
-
-
-def render_native(plan: NativePlan) -> tuple[str, str]:
-    m = plan.model
-    steps = []
-    for s in plan.steps:
-        arrays = []
-        for c_type, name, data, comment in s.arrays:
-            label = "output channel" if s.kind == "conv" else "output"
-            body = c_array_rows(data, label) if data.ndim > 1 else c_array(
-                data, per_line=8, width=11)
-            arrays.append({"c_type": c_type, "name": name, "size": int(np.asarray(data).size),
-                           "comment": comment, "body": body})
-        steps.append({
-            "kind": s.kind, "name": s.name, "title_lines": s.title.split("\n"), "arrays": arrays,
-            "params": s.params, "input": plan.storage[s.input], "output": plan.storage[s.output],
-            "macs": s.macs, "scratch": plan.storage.get(("scratch", s.name)),
-        })
-    luts = [{"name": name, "body": c_array(np.frombuffer(key, np.int8))} for key, name in plan.luts.items()]
-    buffers = []  # arena buffers in the order the layers write them
-    for st in plan.steps:
-        expr = plan.storage[st.output]
-        if expr.startswith("arena"):
-            tensor = m.tensors[st.output]
-            off = int(expr.split("+")[1])
-            buffers.append((len(buffers), f"{st.name} writes arena[{off}..{off + tensor.size}): "
-                                          f"{list(tensor.shape)} '{tensor.name}'"))
-        scratch = plan.storage.get(("scratch", st.name))
-        if scratch:
-            off = int(scratch.split("+")[1])
-            buffers.append((len(buffers), f"{st.name} im2col patch arena[{off}..{off + st.scratch_bytes})"))
-    for s in steps:
-        s["shape"] = list(m.tensors[next(st.output for st in plan.steps if st.name == s["name"])].shape)
-    context = {
-        "model_name": m.name, "sha256": m.sha256, "steps": steps, "luts": luts,
-        "arena_bytes": plan.arena_bytes, "arena_words": max(1, plan.arena_bytes // 4), "macs": plan.macs,
-        "input_bytes": m.input.size, "output_count": m.output.size,
-        "ops": ", ".join(op.op for op in m.operators),
-        "buffers": [text for _, text in sorted(buffers)],
-    }
-    return render("native_model.h.j2", **context), render("native_model.c.j2", **context)
-
-
-def generate(tflite_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write model_info.h, native_model.h, native_model.c for `tflite_path` into `out_dir`."""
-    model = load_model(tflite_path)
-    info_h = render_model_info_h(model)  # checks the firmware's I/O contract first
-    plan = lower(model)
-    header, source = render_native(plan)
-    out_dir = Path(out_dir)
-    written = []
-    for name, text in (("model_info.h", info_h), ("native_model.h", header), ("native_model.c", source)):
-        atomic.write_text(out_dir / name, text)
-        written.append(out_dir / name)
-    return written

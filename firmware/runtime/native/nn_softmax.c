@@ -1,4 +1,4 @@
-/* nn_kernels.c: int8 SOFTMAX of the native runtime.
+/* nn_softmax.c: int8 SOFTMAX of the native runtime.
  *
  * A faithful C port of tflite::reference_ops::Softmax (int8 in, int8 out) as
  * TFLM runs it, including the gemmlowp fixed-point helpers it uses
@@ -9,7 +9,9 @@
  *
  * Ported from TensorFlow Lite Micro and gemmlowp, Apache License 2.0 (see NOTICE).
  */
-#include "nn_kernels.h"
+#include "nn_softmax.h"
+
+#define NN_SOFTMAX_CACHE 16 /* rows up to this long compute each exp once */
 
 enum {
     kScaledDiffIntegerBits = 5,
@@ -151,14 +153,21 @@ void nn_softmax_s8(const nn_softmax_params *p, const int8_t *input, int8_t *outp
             max_in_row = in[c] > max_in_row ? in[c] : max_in_row;
         }
 
+        /* exp of each difference, kept for the output pass when the row is short enough
+           (TFLM computes it twice; the values are the same) */
+        int32_t exps[NN_SOFTMAX_CACHE];
+        const int cached = p->depth <= NN_SOFTMAX_CACHE;
         int32_t sum_of_exps = 0; /* Q12.19 */
         for (int c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)in[c] - max_in_row;
+            int32_t exp_in_0 = 0;
             if (diff >= p->diff_min) {
                 const int32_t scaled = rescale_input_diff(diff, p->input_multiplier, p->input_left_shift);
-                sum_of_exps = add_wrap(sum_of_exps,
-                                       nn_rounding_divide_by_pot(exp_on_negative_values_q5(scaled),
-                                                                 kAccumulationIntegerBits));
+                exp_in_0 = exp_on_negative_values_q5(scaled);
+                sum_of_exps = add_wrap(sum_of_exps, nn_rounding_divide_by_pot(exp_in_0, kAccumulationIntegerBits));
+            }
+            if (cached) {
+                exps[c] = exp_in_0;
             }
         }
 
@@ -169,8 +178,8 @@ void nn_softmax_s8(const nn_softmax_params *p, const int8_t *input, int8_t *outp
         for (int c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p->diff_min) {
-                const int32_t scaled = rescale_input_diff(diff, p->input_multiplier, p->input_left_shift);
-                const int32_t exp_in_0 = exp_on_negative_values_q5(scaled);
+                const int32_t exp_in_0 = cached ? exps[c] : exp_on_negative_values_q5(rescale_input_diff(
+                                                                diff, p->input_multiplier, p->input_left_shift));
                 const int32_t unsat = nn_rounding_divide_by_pot(mul_fp(shifted_scale, exp_in_0), exponent);
                 out[c] = (int8_t)nn_clamp(unsat - 128, -128, 127);
             } else {
