@@ -19,6 +19,7 @@ Each finished row is written to OUT at once; a rerun with the same model and --i
 rows it already has (resumable). Writes JSON with a Markdown table and a PNG of the instruction
 counts (OUT with .png).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,9 @@ MODEL = "lenet5_int8.tflite"
 PIPELINE_FILES = (MODEL, "references.npz", "manifest.json", "metrics.json")
 
 
-def bench_one(board: str, runtime: str, kernels: str, tree: Path | None, artifacts: Path, images: int,
-              data_dir: Path | None, log) -> dict:
+def bench_one(
+    board: str, runtime: str, kernels: str, tree: Path | None, artifacts: Path, images: int, data_dir: Path | None, log
+) -> dict:
     from lenet_mcu import boards
     from lenet_mcu.errors import LenetMcuError
     from lenet_mcu.firmware.build import size_report
@@ -51,9 +53,15 @@ def bench_one(board: str, runtime: str, kernels: str, tree: Path | None, artifac
     from lenet_mcu.pipeline import ensure_firmware
 
     record = boards.get(board)
-    row = {"board": board, "core": record.core, "runtime": runtime, "kernels": kernels,
-           "board_flash_bytes": record.flash_bytes, "board_ram_bytes": record.ram_bytes,
-           "instructions_per_tick": record.counter.instructions_per_tick}
+    row = {
+        "board": board,
+        "core": record.core,
+        "runtime": runtime,
+        "kernels": kernels,
+        "board_flash_bytes": record.flash_bytes,
+        "board_ram_bytes": record.ram_bytes,
+        "instructions_per_tick": record.counter.instructions_per_tick,
+    }
     with tempfile.TemporaryDirectory(prefix=f"bench-{board}-") as tmp:
         work = Path(tmp) / "artifacts"
         work.mkdir()
@@ -73,27 +81,37 @@ def bench_one(board: str, runtime: str, kernels: str, tree: Path | None, artifac
         try:
             t0 = time.perf_counter()
             try:
-                rep = run_verify(work, data_dir=data_dir, limit=images, progress=sys.stderr.isatty(), log=log,
-                                 board=board)
+                rep = run_verify(
+                    work, data_dir=data_dir, limit=images, progress=sys.stderr.isatty(), log=log, board=board
+                )
             except VerifyFailed:
                 rep = json.loads((work / "verify" / "report.json").read_text())
             seconds = time.perf_counter() - t0
         finally:
             flash.stop_qemu(work)
     ticks, bx, stats = rep["ticks"], rep["bitexact"], rep.get("device_stats") or {}
-    return {**row, "fits": True,
-            "flash_bytes": size["flash_bytes"], "ram_static_bytes": size["ram_static_bytes"],
-            "stack_peak_bytes": stats.get("stack_peak_bytes"), "arena_bytes": rep["device"].get("arena_bytes"),
-            "ticks": {k: ticks[k] for k in ("min", "median", "max")},
-            "instructions_per_inference": {k: ticks["instructions_under_qemu"][k] for k in ("min", "median", "max")},
-            "images": rep["images"], "images_differing": bx["images_differing"],
-            "bytes_differing": bx["bytes_differing"], "verify_seconds": round(seconds, 1)}
+    return {
+        **row,
+        "fits": True,
+        "flash_bytes": size["flash_bytes"],
+        "ram_static_bytes": size["ram_static_bytes"],
+        "stack_peak_bytes": stats.get("stack_peak_bytes"),
+        "arena_bytes": rep["device"].get("arena_bytes"),
+        "ticks": {k: ticks[k] for k in ("min", "median", "max")},
+        "instructions_per_inference": {k: ticks["instructions_under_qemu"][k] for k in ("min", "median", "max")},
+        "images": rep["images"],
+        "images_differing": bx["images_differing"],
+        "bytes_differing": bx["bytes_differing"],
+        "verify_seconds": round(seconds, 1),
+    }
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| board (core) | runtime | flash | static RAM (of the board's) | stack peak | "
-             "instructions per inference: min / median / max | images checked | bytes differing |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| board (core) | runtime | flash | static RAM (of the board's) | stack peak | "
+        "instructions per inference: min / median / max | images checked | bytes differing |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         name = f"{r['board']} ({r['core']})"
         runtime = r["runtime"] if r["runtime"] == "native" else f"tflm ({r['kernels']})"
@@ -102,12 +120,17 @@ def markdown_table(rows: list[dict]) -> str:
             continue
         i = r["instructions_per_inference"]
         res = "" if r["instructions_per_tick"] == 1 else f" (±{r['instructions_per_tick']:.3g})"
-        lines.append(f"| {name} | {runtime} | {r['flash_bytes']:,} B | {r['ram_static_bytes']:,} B "
-                     f"({r['board_ram_bytes'] // 1024:,} KiB) | {r['stack_peak_bytes']:,} B | "
-                     f"{i['min']:,} / {i['median']:,} / {i['max']:,}{res} | {r['images']:,} | "
-                     f"{r['bytes_differing']:,} |")
-    lines += ["", "Instructions: RESULT ticks x instructions per tick under QEMU -icount shift=0 "
-              "(± one tick where the board's counter is slower than one tick per instruction)."]
+        lines.append(
+            f"| {name} | {runtime} | {r['flash_bytes']:,} B | {r['ram_static_bytes']:,} B "
+            f"({r['board_ram_bytes'] // 1024:,} KiB) | {r['stack_peak_bytes']:,} B | "
+            f"{i['min']:,} / {i['median']:,} / {i['max']:,}{res} | {r['images']:,} | "
+            f"{r['bytes_differing']:,} |"
+        )
+    lines += [
+        "",
+        "Instructions: RESULT ticks x instructions per tick under QEMU -icount shift=0 "
+        "(± one tick where the board's counter is slower than one tick per instruction).",
+    ]
     return "\n".join(lines)
 
 
@@ -115,14 +138,16 @@ def plot(rows: list[dict], png: Path) -> None:
     import io
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from lenet_mcu import atomic
 
     done = [r for r in rows if r["fits"]]
-    labels = [f"{r['board']}\n{r['core']}\n" + (r["runtime"] if r["runtime"] == "native" else r["kernels"])
-              for r in done]
+    labels = [
+        f"{r['board']}\n{r['core']}\n" + (r["runtime"] if r["runtime"] == "native" else r["kernels"]) for r in done
+    ]
     med = [r["instructions_per_inference"]["median"] / 1e6 for r in done]
     colors = ["tab:blue" if r["runtime"] == "native" else "tab:orange" for r in done]
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(done)), 4.5))
@@ -145,22 +170,42 @@ def plot(rows: list[dict], png: Path) -> None:
 @data_option
 @tflm_dir_options(required=False)
 @click.option("--boards", "board_names", default=None, help="comma-separated boards [default: every emulated board]")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path(__file__).parent / "results" / "boards.json", show_default=True)
-def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path | None, tflm_cmsis_dir: Path | None,
-         board_names: str | None, out_path: Path):
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(__file__).parent / "results" / "boards.json",
+    show_default=True,
+)
+def main(
+    artifacts: Path,
+    images: int,
+    data_dir: Path | None,
+    tflm_dir: Path | None,
+    tflm_cmsis_dir: Path | None,
+    board_names: str | None,
+    out_path: Path,
+):
     from lenet_mcu import atomic, boards
 
     names = board_names.split(",") if board_names else [n for n, b in boards.BOARDS.items() if b.emulated]
     for name in names:
         boards.get(name)  # one-line error for an unknown board, before any work
-    runs = [("native", "native", None)] + [("tflm", kind, tree.resolve()) for kind, tree in
-                                           (("reference", tflm_dir), ("cmsis_nn", tflm_cmsis_dir)) if tree]
+    runs = [("native", "native", None)] + [
+        ("tflm", kind, tree.resolve()) for kind, tree in (("reference", tflm_dir), ("cmsis_nn", tflm_cmsis_dir)) if tree
+    ]
     model_sha = hashlib.sha256((artifacts / MODEL).read_bytes()).hexdigest()
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    result = {"what": "every board x runtime on its QEMU machine (-icount shift=0), same model, one run",
-              "model": MODEL, "model_sha256": model_sha, "images": images, "qemu": qemu, "cpus": os.cpu_count(),
-              "tflm_trees": {kind: str(tree) for _, kind, tree in runs if tree}, "rows": []}
+    result = {
+        "what": "every board x runtime on its QEMU machine (-icount shift=0), same model, one run",
+        "model": MODEL,
+        "model_sha256": model_sha,
+        "images": images,
+        "qemu": qemu,
+        "cpus": os.cpu_count(),
+        "tflm_trees": {kind: str(tree) for _, kind, tree in runs if tree},
+        "rows": [],
+    }
     if out_path.is_file():  # resume: keep rows of an earlier run with the same model and image count
         old = json.loads(out_path.read_text())
         if (old.get("model_sha256"), old.get("images")) == (model_sha, images):
@@ -174,8 +219,23 @@ def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path | N
                 continue
             log(f"== {name} {runtime} ({kind})")
             row = bench_one(name, runtime, kind, tree, artifacts, images, data_dir, log)
-            log(json.dumps({k: row[k] for k in row if k in ("fits", "note", "instructions_per_inference",
-                                                               "bytes_differing", "flash_bytes", "ram_static_bytes")}))
+            log(
+                json.dumps(
+                    {
+                        k: row[k]
+                        for k in row
+                        if k
+                        in (
+                            "fits",
+                            "note",
+                            "instructions_per_inference",
+                            "bytes_differing",
+                            "flash_bytes",
+                            "ram_static_bytes",
+                        )
+                    }
+                )
+            )
             result["rows"].append(row)
             order = {n: i for i, n in enumerate(boards.NAMES)}
             result["rows"].sort(key=lambda r: (order[r["board"]], r["runtime"] != "native", r["kernels"]))

@@ -18,6 +18,7 @@ image exactly once and 0 bytes differing from the TFLM reference. Prints a
 Markdown table (throughput and its ratio to the clean link, resends, timeouts);
 results go to benchmarks/results/link_faults.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -151,25 +152,44 @@ def run_pattern(art: Path, board: QemuBoard, data_dir, limit: int, pattern: str,
         t0 = time.monotonic()
         error = None
         try:
-            rep = run_verify(art, port=proxy.url, data_dir=data_dir, limit=limit, progress=False, reports=False,
-                             log=lambda m: None)
+            rep = run_verify(
+                art, port=proxy.url, data_dir=data_dir, limit=limit, progress=False, reports=False, log=lambda m: None
+            )
         except Exception as exc:  # noqa: BLE001 - a failed run is a result here
             rep, error = None, str(exc)
         wall = time.monotonic() - t0
     lines = (verify_dir(art) / CHECKPOINT_FILE).read_text().splitlines()[1:]
     indices = [int(line.split(",", 1)[0].split(":")[1]) for line in lines if line.startswith('{"i":')]
     records, _, _, _ = read_checkpoint(verify_dir(art) / CHECKPOINT_FILE)
-    result = {"pattern": pattern, "rate": rate, "limit": limit, "wall_seconds": wall, "error": error,
-              "bytes_damaged": proxy.damaged,
-              "exactly_once": sorted(indices) == list(range(limit)),
-              "results_checkpointed": len(records)}
+    result = {
+        "pattern": pattern,
+        "rate": rate,
+        "limit": limit,
+        "wall_seconds": wall,
+        "error": error,
+        "bytes_damaged": proxy.damaged,
+        "exactly_once": sorted(indices) == list(range(limit)),
+        "results_checkpointed": len(records),
+    }
     if rep is not None:
-        result.update({
-            "images": rep["images"], "differing_from_tflm": rep["bitexact"]["images_differing"],
-            "images_per_second": rep["throughput"]["images_per_second"],
-            "link": {k: rep["link"][k] for k in ("retransmits", "timeouts", "resent_out_of_order",
-                                                 "resent_after_error", "bad_frames_received", "reconnects")},
-        })
+        result.update(
+            {
+                "images": rep["images"],
+                "differing_from_tflm": rep["bitexact"]["images_differing"],
+                "images_per_second": rep["throughput"]["images_per_second"],
+                "link": {
+                    k: rep["link"][k]
+                    for k in (
+                        "retransmits",
+                        "timeouts",
+                        "resent_out_of_order",
+                        "resent_after_error",
+                        "bad_frames_received",
+                        "reconnects",
+                    )
+                },
+            }
+        )
     return result
 
 
@@ -204,16 +224,27 @@ def main(argv=None) -> int:
             for pattern, rate in plan:
                 r = run_pattern(art, board, args.data, args.limit, pattern, rate)
                 runs.append(r)
-                print(f"{pattern} {rate:g}: {r['wall_seconds']:.1f} s, exactly once: {r['exactly_once']}"
-                      f"{', error: ' + r['error'] if r['error'] else ''}", flush=True)
+                print(
+                    f"{pattern} {rate:g}: {r['wall_seconds']:.1f} s, exactly once: {r['exactly_once']}"
+                    f"{', error: ' + r['error'] if r['error'] else ''}",
+                    flush=True,
+                )
     clean = [r["images_per_second"] for r in runs if r["pattern"] == "clean" and r.get("images_per_second")]
     clean_rate = sum(clean) / len(clean) if clean else None
     for r in runs:
         r["vs_clean"] = (r["images_per_second"] / clean_rate) if r.get("images_per_second") and clean_rate else None
-    result = {"what": "lenet-mcu verify through a fault-injecting link (one emulated STM32F405, default window)",
-              "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                       "load_average_before": load_before, "load_average_after": os.getloadavg()},
-              "clean_images_per_second": clean_rate, "runs": runs}
+    result = {
+        "what": "lenet-mcu verify through a fault-injecting link (one emulated STM32F405, default window)",
+        "host": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+        "clean_images_per_second": clean_rate,
+        "runs": runs,
+    }
     write_json(args.out, result)
     print("\n| fault | rate | images | exactly once | images/s | vs clean | resends | timeouts | differing |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
@@ -221,10 +252,14 @@ def main(argv=None) -> int:
         link = r.get("link", {})
         ips = f"{r['images_per_second']:.1f}" if r.get("images_per_second") else "—"
         vs = f"{100 * r['vs_clean']:.0f} %" if r.get("vs_clean") else "—"
-        print(f"| {r['pattern']} | {r['rate']:g} | {r.get('images', r['results_checkpointed'])} | "
-              f"{'yes' if r['exactly_once'] else 'NO'} | {ips} | {vs} | {link.get('retransmits', '—')} | "
-              f"{link.get('timeouts', '—')} | {r.get('differing_from_tflm', '—')} |")
-    print(f"load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; results: {args.out}")
+        print(
+            f"| {r['pattern']} | {r['rate']:g} | {r.get('images', r['results_checkpointed'])} | "
+            f"{'yes' if r['exactly_once'] else 'NO'} | {ips} | {vs} | {link.get('retransmits', '—')} | "
+            f"{link.get('timeouts', '—')} | {r.get('differing_from_tflm', '—')} |"
+        )
+    print(
+        f"load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; results: {args.out}"
+    )
     return 0 if all(r["exactly_once"] and not r["error"] for r in runs) else 1
 
 

@@ -15,6 +15,7 @@ Steps (nothing is written into the artifacts folder; it works on a copy):
 Goals: flash <= 80 KB, static RAM <= 6,448 B (the runtime before its fast kernels), <= 0.45 M instructions per inference,
 the 10,000-image QEMU check in about 60 s.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,26 +26,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from lenet_mcu import artifacts as art
 import click
 import numpy as np
 from bench_options import artifacts_option, data_option, images_option
 
+from lenet_mcu import artifacts as art
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-GOALS = {"flash_bytes": 80 * 1024, "ram_static_bytes": 6_448, "instructions_per_inference": 450_000,
-         "verify_10000_seconds": 60}
+GOALS = {
+    "flash_bytes": 80 * 1024,
+    "ram_static_bytes": 6_448,
+    "instructions_per_inference": 450_000,
+    "verify_10000_seconds": 60,
+}
 
 
-def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor_images: int = 0,
-                 host_gcc: bool = True) -> dict:
+def bench_native(
+    artifacts: Path, images: int, data_dir: Path | None, link_floor_images: int = 0, host_gcc: bool = True
+) -> dict:
     """Steps 1-5 above on a scratch copy of `artifacts`; returns the result dict."""
     from lenet_mcu.codegen import generate, native
-    from lenet_mcu.tflite_model import load_model
     from lenet_mcu.firmware.build import build_firmware, size_report
     from lenet_mcu.host.qemu import QemuBoard
     from lenet_mcu.host.verify import run_verify
+    from lenet_mcu.tflite_model import load_model
 
     result: dict = {"goals": GOALS}
     with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:
@@ -72,17 +79,23 @@ def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor
         click.echo(f"QEMU: serial check of {images} test images ...", err=True)
         with QemuBoard(elf, icount=True) as board:
             t0 = time.monotonic()
-            report = run_verify(work, port=board.url, limit=images, data_dir=data_dir, progress=True,
-                                log=lambda msg: click.echo(msg, err=True))
+            report = run_verify(
+                work,
+                port=board.url,
+                limit=images,
+                data_dir=data_dir,
+                progress=True,
+                log=lambda msg: click.echo(msg, err=True),
+            )
             seconds = time.monotonic() - t0
         ticks = report["ticks"]
         result["device_arena_bytes"] = report["device"]["arena_bytes"]
         result["stack_peak_bytes"] = (report.get("device_stats") or {}).get("stack_peak_bytes")
         result["profile"] = report.get("profile")  # ticks per layer of test image 0
         result["qemu"] = {
-            "images": report["images"], "result": report["result"],
-            "images_differing_from_tflm": report["bitexact"]["images_differing"]
-            if "bitexact" in report else None,
+            "images": report["images"],
+            "result": report["result"],
+            "images_differing_from_tflm": report["bitexact"]["images_differing"] if "bitexact" in report else None,
             "instructions_per_inference": {k: ticks[k] for k in ("min", "median", "mean", "max")},
             "instructions_per_mac": ticks["mean"] / plan.macs,
             "seconds": round(seconds, 2),
@@ -98,25 +111,33 @@ def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor
             # same model_info.h/native_model.h, but no inference: outputs are wrong on purpose
             (floor_dir / "native_model.c").write_text(
                 '#include "native_model.h"\n'
-                'const char *const native_layer_names[NATIVE_LAYER_COUNT];\n'
+                "const char *const native_layer_names[NATIVE_LAYER_COUNT];\n"
                 "void infer_profiled(const int8_t *in, int8_t *out, uint32_t (*clock)(void), uint32_t *ticks)\n"
                 "{\n    (void)in, (void)out, (void)clock, (void)ticks;\n}\n"
                 "void infer(const int8_t *in, int8_t *out)\n"
-                "{\n    for (int i = 0; i < NATIVE_OUTPUT_COUNT; ++i) out[i] = in[i];\n}\n")
+                "{\n    for (int i = 0; i < NATIVE_OUTPUT_COUNT; ++i) out[i] = in[i];\n}\n"
+            )
             floor_elf = build_firmware("native", floor_dir, work / "build" / "floor")
             click.echo(f"QEMU: link floor over {link_floor_images} images ...", err=True)
             with QemuBoard(floor_elf, icount=True) as board:
                 t0 = time.monotonic()
                 try:
-                    run_verify(work, port=board.url, limit=link_floor_images, data_dir=data_dir, progress=False,
-                               log=lambda msg: None)
+                    run_verify(
+                        work,
+                        port=board.url,
+                        limit=link_floor_images,
+                        data_dir=data_dir,
+                        progress=False,
+                        log=lambda msg: None,
+                    )
                 except VerifyFailed:
                     pass  # expected: no inference
                 floor_s = time.monotonic() - t0
             per_image = floor_s / link_floor_images
             q = result["qemu"]
             q["link_floor"] = {
-                "images": link_floor_images, "seconds": round(floor_s, 2),
+                "images": link_floor_images,
+                "seconds": round(floor_s, 2),
                 "milliseconds_per_image": round(per_image * 1e3, 2),
                 "projected_10000_seconds": round(per_image * 10000, 1),
                 "inference_milliseconds_per_image": round(q["seconds"] / q["images"] * 1e3 - per_image * 1e3, 2),
@@ -137,30 +158,46 @@ def bench_native(artifacts: Path, images: int, data_dir: Path | None, link_floor
 
 def bench_host_gcc(gen: Path, references: Path, data_dir: Path | None, images: int = 2000) -> dict:
     """Step 4: the generated C built for the host with gcc, time per inference (for scale)."""
-    from lenet_mcu import mnist
     from native_util import build_driver
+
+    from lenet_mcu import mnist
 
     refs = np.load(references)
     x_images, _ = mnist.load_split("test", data_dir)
-    x = mnist.quantize_input(mnist.preprocess(x_images[:images]), float(refs["input_scale"]),
-                             int(refs["input_zero_point"]))
+    x = mnist.quantize_input(
+        mnist.preprocess(x_images[:images]), float(refs["input_scale"]), int(refs["input_zero_point"])
+    )
     exe = build_driver(gen)
     t0 = time.monotonic()
     out = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
     host_s = time.monotonic() - t0
     host_out = np.frombuffer(out, np.int8).reshape(len(x), -1)
-    return {"images": len(x), "microseconds_per_inference": round(host_s / len(x) * 1e6, 1),
-            "images_differing_from_tflm": int(np.any(host_out != refs["tflm_int8"][:len(x)], axis=1).sum())}
+    return {
+        "images": len(x),
+        "microseconds_per_inference": round(host_s / len(x) * 1e6, 1),
+        "images_differing_from_tflm": int(np.any(host_out != refs["tflm_int8"][: len(x)], axis=1).sum()),
+    }
 
 
 @click.command()
 @artifacts_option
 @images_option()
 @data_option
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write the JSON result here too")
-@click.option("--link-floor", "link_floor_images", type=int, default=0, show_default=True,
-              help="also time this many images with a firmware whose infer() does nothing")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the JSON result here too",
+)
+@click.option(
+    "--link-floor",
+    "link_floor_images",
+    type=int,
+    default=0,
+    show_default=True,
+    help="also time this many images with a firmware whose infer() does nothing",
+)
 def main(artifacts: Path, images: int, data_dir: Path | None, out_path: Path | None, link_floor_images: int):
     from lenet_mcu import atomic
 

@@ -20,6 +20,7 @@ the table is printed too.
 settings finished evaluate (their recorded stage times are reported, marked reused), so
 the slow trainings can run apart from the device checks. Variants run one after the other.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -58,7 +59,7 @@ def cli(*args: str) -> list[str]:
 
 def run(cmd: list[str], what: str) -> str:
     click.echo(f"   $ lenet-mcu {' '.join(cmd[3:])}")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise click.ClickException(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
     return proc.stdout
@@ -79,12 +80,28 @@ def host_stages(variant: str, artifacts: Path, data: list[str], reuse: bool) -> 
     wall = None
     if not reused:
         t0 = time.perf_counter()
-        run(cli("pipeline", "--subsampling", sub, "--output", out, "--until", "evaluate", "--no-resume",
-                "--artifacts", str(artifacts), *data), f"{variant} host stages")
+        run(
+            cli(
+                "pipeline",
+                "--subsampling",
+                sub,
+                "--output",
+                out,
+                "--until",
+                "evaluate",
+                "--no-resume",
+                "--artifacts",
+                str(artifacts),
+                *data,
+            ),
+            f"{variant} host stages",
+        )
         wall = round(time.perf_counter() - t0, 1)
     manifest = json.loads((artifacts / "manifest.json").read_text())
     metrics = json.loads((artifacts / "metrics.json").read_text())
-    stages = {k: v.get("stage_seconds") for k, v in manifest["stages"].items() if k in ("train", "quantize", "evaluate")}
+    stages = {
+        k: v.get("stage_seconds") for k, v in manifest["stages"].items() if k in ("train", "quantize", "evaluate")
+    }
     if stages.get("evaluate") is None:  # a standalone `lenet-mcu evaluate` records its time in metrics.json
         stages["evaluate"] = metrics["seconds"]["evaluate_total"]
     return {
@@ -102,16 +119,19 @@ def host_stages(variant: str, artifacts: Path, data: list[str], reuse: bool) -> 
 
 
 def trainable_parameters(artifacts: Path) -> int:
-    code = ("import sys, numpy as np\nfrom lenet_mcu.train import load_keras_model\n"
-            "m = load_keras_model(sys.argv[1])\nprint(int(sum(np.prod(w.shape) for w in m.trainable_weights)))")
+    code = (
+        "import sys, numpy as np\nfrom lenet_mcu.train import load_keras_model\n"
+        "m = load_keras_model(sys.argv[1])\nprint(int(sum(np.prod(w.shape) for w in m.trainable_weights)))"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(artifacts / "lenet5.keras")], capture_output=True, text=True)
     if out.returncode != 0:
         raise click.ClickException(f"cannot count parameters: {out.stderr.strip()[-500:]}")
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def device(variant: str, runtime: str, artifacts: Path, data: list[str], tflm_dir: Path | None,
-           images: int | None) -> dict:
+def device(
+    variant: str, runtime: str, artifacts: Path, data: list[str], tflm_dir: Path | None, images: int | None
+) -> dict:
     from lenet_mcu.artifacts import firmware_elf
     from lenet_mcu.firmware.build import size_report
 
@@ -119,19 +139,35 @@ def device(variant: str, runtime: str, artifacts: Path, data: list[str], tflm_di
     run(cli("build", "--runtime", runtime, "--artifacts", str(artifacts), *tflm), f"{variant} {runtime} build")
     limit = ["--limit", str(images)] if images else []
     t0 = time.perf_counter()
-    run(cli("verify", "--devices", "1", "--runtime", runtime, "--no-progress", "--artifacts", str(artifacts),
-            *limit, *data), f"{variant} {runtime} verify")
+    run(
+        cli(
+            "verify",
+            "--devices",
+            "1",
+            "--runtime",
+            runtime,
+            "--no-progress",
+            "--artifacts",
+            str(artifacts),
+            *limit,
+            *data,
+        ),
+        f"{variant} {runtime} verify",
+    )
     seconds = round(time.perf_counter() - t0, 1)
     rep = json.loads((artifacts / "verify" / "report.json").read_text())
     size = size_report(firmware_elf(artifacts, runtime))
     return {
-        "result": rep["result"], "images": rep["images"],
+        "result": rep["result"],
+        "images": rep["images"],
         "images_differing_from_tflm": rep["bitexact"]["images_differing"],
         "device_accuracy": rep["accuracy"]["device"],
         "agreement_float_model": rep["agreement"]["float_model"],
         "instructions_per_inference_median": rep["ticks"]["median"] if rep["ticks"] else None,
-        "flash_bytes": size["flash_bytes"], "ram_static_bytes": size["ram_static_bytes"],
-        "arena_bytes": rep["device"]["arena_bytes"], "verify_seconds": seconds,
+        "flash_bytes": size["flash_bytes"],
+        "ram_static_bytes": size["ram_static_bytes"],
+        "arena_bytes": rep["device"]["arena_bytes"],
+        "verify_seconds": seconds,
     }
 
 
@@ -139,8 +175,10 @@ def markdown_table(results: dict) -> str:
     def pct(x):
         return "-" if x is None else f"{100 * x:.2f} %"
 
-    head = ("| variant | float | int8 TFLM | on device (native) | bit-exact native / TFLM | parameters | "
-            "flash native | RAM native | instructions native | instructions TFLM | host stages |")
+    head = (
+        "| variant | float | int8 TFLM | on device (native) | bit-exact native / TFLM | parameters | "
+        "flash native | RAM native | instructions native | instructions TFLM | host stages |"
+    )
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         h, n, t = r["host"], r["device"].get("native", {}), r["device"].get("tflm", {})
@@ -155,24 +193,46 @@ def markdown_table(results: dict) -> str:
             f"{n.get('flash_bytes', 0):,} B | {n.get('ram_static_bytes', 0):,} B | "
             f"{n.get('instructions_per_inference_median') or 0:,.0f} | "
             f"{t.get('instructions_per_inference_median') or 0:,.0f} | "
-            f"{h['wall_seconds']:.0f} s{' (reused)' if h['reused'] else ''} |")
+            f"{h['wall_seconds']:.0f} s{' (reused)' if h['reused'] else ''} |"
+        )
     return "\n".join(rows)
 
 
 @click.command()
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=os.environ.get("LENET_MCU_MNIST_DIR"), help="MNIST IDX folder [default: $LENET_MCU_MNIST_DIR]")
-@click.option("--variants", default=",".join(VARIANTS), show_default=True,
-              help=f"comma-separated SUBSAMPLING-OUTPUT names: {', '.join(VARIANTS)}")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=os.environ.get("LENET_MCU_MNIST_DIR"),
+    help="MNIST IDX folder [default: $LENET_MCU_MNIST_DIR]",
+)
+@click.option(
+    "--variants",
+    default=",".join(VARIANTS),
+    show_default=True,
+    help=f"comma-separated SUBSAMPLING-OUTPUT names: {', '.join(VARIANTS)}",
+)
 @click.option("--runtimes", default="native,tflm", show_default=True, help="device runtimes to check")
-@click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=os.environ.get("TFLM_DIR"), help="TFLM source tree (for the tflm runtime) [default: $TFLM_DIR]")
+@click.option(
+    "--tflm-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=os.environ.get("TFLM_DIR"),
+    help="TFLM source tree (for the tflm runtime) [default: $TFLM_DIR]",
+)
 @click.option("--images", type=click.IntRange(min=1), default=None, help="test images on the device [default: all]")
-@click.option("--tflm-images", type=click.IntRange(min=1), default=None,
-              help="test images on the TFLM firmware, whose reference kernels run many times the native "
-                   "instructions [default: as --images]")
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="keep each variant's artifacts under DIR/<variant> (default: temporary)")
+@click.option(
+    "--tflm-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="test images on the TFLM firmware, whose reference kernels run many times the native "
+    "instructions [default: as --images]",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep each variant's artifacts under DIR/<variant> (default: temporary)",
+)
 @click.option("--reuse", is_flag=True, help="take host stages already finished in DIR/<variant> (needs --keep)")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=RESULTS, show_default=True)
 def main(data_dir, variants, runtimes, tflm_dir, images, tflm_images, keep, reuse, out):
@@ -197,24 +257,34 @@ def main(data_dir, variants, runtimes, tflm_dir, images, tflm_images, keep, reus
             folder = (keep or Path(tmp)) / name
             click.echo(f"== {name}")
             host = host_stages(name, folder, data, reuse)
-            results[name] = {"host": host, "parameters": trainable_parameters(folder),
-                             "device": {r: device(name, r, folder, data, tflm_dir,
-                                                  tflm_images or images if r == "tflm" else images)
-                                        for r in runtime_names}}
+            results[name] = {
+                "host": host,
+                "parameters": trainable_parameters(folder),
+                "device": {
+                    r: device(name, r, folder, data, tflm_dir, tflm_images or images if r == "tflm" else images)
+                    for r in runtime_names
+                },
+            }
             click.echo(f"   {json.dumps(results[name]['device'])}")
     table = markdown_table(results)
     default = results.get(DEFAULT)
     report = {
         "benchmark": "LeNet-5 variants: lenet-mcu pipeline, build and verify per variant",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "platform": platform.platform(),
-                    "load_average_before": [round(x, 2) for x in load_before],
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                    "note": "2 shared cores; other jobs may have been running (see the load averages)"},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "platform": platform.platform(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "note": "2 shared cores; other jobs may have been running (see the load averages)",
+        },
         "versions": library_versions(),
         "default_variant": DEFAULT,
         "targets": TARGETS,
-        "targets_met": None if default is None or "native" not in default["device"] else {
+        "targets_met": None
+        if default is None or "native" not in default["device"]
+        else {
             "default_on_device_accuracy": default["device"]["native"]["device_accuracy"]
             >= TARGETS["int8_on_device_accuracy_min_default"],
             "default_host_stages_seconds": default["host"]["wall_seconds"] <= TARGETS["host_stages_seconds_max"],

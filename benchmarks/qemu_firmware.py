@@ -8,6 +8,7 @@ The link and emulation-speed figures use the echo test-fixture firmware
 (tests/support/firmware_fixtures/echo): its "inference" is ~10k instructions, so the
 serial link dominates, or ~10M on inputs starting with "SLOW" (pure compute).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ ECHO_DIR = REPO / "tests" / "support" / "firmware_fixtures" / "echo"
 class Link:
     def __init__(self, url):
         import serial
+
         self.ser = serial.serial_for_url(url, timeout=0.02)
         self.reader = P.FrameReader()
 
@@ -61,8 +63,10 @@ def bench_link(elf: Path, count: int) -> dict:
     with QemuBoard(elf) as board:
         link = Link(board.url)
         request_hello(link.ser)
-        raw = [P.encode_frame(P.MsgType.INFER, i, P.infer_body(rng.integers(-128, 128, 1024).astype(np.int8), None))
-               for i in range(count)]
+        raw = [
+            P.encode_frame(P.MsgType.INFER, i, P.infer_body(rng.integers(-128, 128, 1024).astype(np.int8), None))
+            for i in range(count)
+        ]
         _, secs_up, up, _ = link.pipeline(raw, window=4)
         hellos = [P.encode_frame(P.MsgType.HELLO_REQUEST, i) for i in range(count * 4)]
         _, secs_down, _, down = link.pipeline(hellos, window=8)
@@ -96,12 +100,16 @@ def bench_emulation(echo_elf: Path, count: int = 20) -> dict:
     t_fast, a_fast = serial_seconds(echo_elf, fast)
     t_slow, a_slow = serial_seconds(echo_elf, slow)
     extra = sum(P.parse_result(f).ticks for f in a_slow) - sum(P.parse_result(f).ticks for f in a_fast)
-    return {"instructions": extra, "seconds": round(t_slow - t_fast, 3),
-            "emulated_instructions_per_s": round(extra / (t_slow - t_fast))}
+    return {
+        "instructions": extra,
+        "seconds": round(t_slow - t_fast, 3),
+        "emulated_instructions_per_s": round(extra / (t_slow - t_fast)),
+    }
 
 
 def bench_native(artifacts: Path, build_dir: Path, images: int, data_dir) -> dict:
     from lenet_mcu.pipeline import ensure_codegen
+
     gen = ensure_codegen("native", artifacts)
     elf = build_firmware("native", gen, build_dir)
     size = size_report(elf)
@@ -140,10 +148,19 @@ def bench_native(artifacts: Path, build_dir: Path, images: int, data_dir) -> dic
 
 
 @click.command()
-@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="artifacts folder with lenet5_int8.tflite + references.npz (native runtime figures)")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="MNIST folder (default: LENET_MCU_MNIST_DIR)")
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="artifacts folder with lenet5_int8.tflite + references.npz (native runtime figures)",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="MNIST folder (default: LENET_MCU_MNIST_DIR)",
+)
 @click.option("--images", type=int, default=300, show_default=True)
 @click.option("--frames", type=int, default=300, show_default=True, help="frames for the link benchmark")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)

@@ -12,6 +12,7 @@ whether every image was answered exactly once with 0 bytes differing.
 Reports the throughput drift from the first to the last round. Results go to
 benchmarks/results/soak.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,15 @@ def main(argv=None) -> int:
                 injector.start()
                 error = None
                 try:
-                    rep = run_verify(art, port=state["url"], data_dir=args.data, limit=args.limit, progress=False,
-                                     reports=False, log=lambda m: None)
+                    rep = run_verify(
+                        art,
+                        port=state["url"],
+                        data_dir=args.data,
+                        limit=args.limit,
+                        progress=False,
+                        reports=False,
+                        log=lambda m: None,
+                    )
                 except Exception as exc:  # noqa: BLE001 - a failed round is a result here
                     rep, error = None, str(exc)
                 finally:
@@ -82,37 +90,57 @@ def main(argv=None) -> int:
                 wall = time.monotonic() - t0
                 lines = (verify_dir(art) / CHECKPOINT_FILE).read_text().splitlines()[1:]
                 records, _, _, damaged = read_checkpoint(verify_dir(art) / CHECKPOINT_FILE)
-                r = {"round": k, "wall_seconds": wall, "error": error, "resets_injected": len(resets),
-                     "result_lines": len(lines), "distinct_images": len(records), "damaged_lines": len(damaged),
-                     "exactly_once": len(lines) == len(records) == args.limit}
+                r = {
+                    "round": k,
+                    "wall_seconds": wall,
+                    "error": error,
+                    "resets_injected": len(resets),
+                    "result_lines": len(lines),
+                    "distinct_images": len(records),
+                    "damaged_lines": len(damaged),
+                    "exactly_once": len(lines) == len(records) == args.limit,
+                }
                 if rep is not None:
-                    r.update({"images_per_second": rep["throughput"]["images_per_second"],
-                              "differing_from_tflm": rep["bitexact"]["images_differing"],
-                              "resets_detected": rep["link"]["resets_detected"],
-                              "reconnects": rep["link"]["reconnects"],
-                              "retransmits": rep["link"]["retransmits"],
-                              "device_stats": rep["device_stats"]})
+                    r.update(
+                        {
+                            "images_per_second": rep["throughput"]["images_per_second"],
+                            "differing_from_tflm": rep["bitexact"]["images_differing"],
+                            "resets_detected": rep["link"]["resets_detected"],
+                            "reconnects": rep["link"]["reconnects"],
+                            "retransmits": rep["link"]["retransmits"],
+                            "device_stats": rep["device_stats"],
+                        }
+                    )
                 rounds.append(r)
-                print(f"round {k}: {wall:.1f} s, {r.get('images_per_second') or 0:.1f} images/s, "
-                      f"{len(resets)} resets injected, exactly once: {r['exactly_once']}, "
-                      f"differing: {r.get('differing_from_tflm')}{', error: ' + error if error else ''}", flush=True)
+                print(
+                    f"round {k}: {wall:.1f} s, {r.get('images_per_second') or 0:.1f} images/s, "
+                    f"{len(resets)} resets injected, exactly once: {r['exactly_once']}, "
+                    f"differing: {r.get('differing_from_tflm')}{', error: ' + error if error else ''}",
+                    flush=True,
+                )
         finally:
             flash.stop_qemu(art)
     rates = [r["images_per_second"] for r in rounds if r.get("images_per_second")]
     result = {
         "what": "lenet-mcu verify soak: one emulated STM32F405, repeated rounds, emulator restarts injected",
-        "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                 "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "host": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
         "rounds": rounds,
         "inferences": sum(r["distinct_images"] for r in rounds),
         "throughput_drift_last_vs_first": (rates[-1] / rates[0]) if len(rates) > 1 else None,
-        "all_exactly_once_and_bit_exact": all(r["exactly_once"] and r.get("differing_from_tflm") == 0
-                                              for r in rounds),
+        "all_exactly_once_and_bit_exact": all(r["exactly_once"] and r.get("differing_from_tflm") == 0 for r in rounds),
     }
     write_json(args.out, result)
-    print(f"{result['inferences']} inferences in {len(rounds)} rounds; throughput last/first round "
-          f"{result['throughput_drift_last_vs_first'] or float('nan'):.2f}; every result exactly once and "
-          f"bit-exact: {result['all_exactly_once_and_bit_exact']}; results: {args.out}")
+    print(
+        f"{result['inferences']} inferences in {len(rounds)} rounds; throughput last/first round "
+        f"{result['throughput_drift_last_vs_first'] or float('nan'):.2f}; every result exactly once and "
+        f"bit-exact: {result['all_exactly_once_and_bit_exact']}; results: {args.out}"
+    )
     return 0 if result["all_exactly_once_and_bit_exact"] else 1
 
 

@@ -17,6 +17,7 @@ TFLM_CMSIS_DIR; trees made by tflite-micro's create_tflm_tree.py):
 Prints the JSON and a Markdown table; --out writes the JSON too.
 benchmarks/runtimes.py runs bench_tree() for both trees next to the native runtime.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from lenet_mcu import artifacts as art
 import click
 from bench_options import artifacts_option, data_option, images_option, tflm_dir_options
+
+from lenet_mcu import artifacts as art
 
 MODEL = art.TFLITE_MODEL
 
@@ -55,8 +57,15 @@ def bench_tree(kind: str, tree: Path, artifacts: Path, images: int, data_dir: Pa
         click.echo(f"QEMU ({kind}): serial check of {images} test images ...", err=True)
         with QemuBoard(elf, icount=True) as board:
             t0 = time.monotonic()
-            report = run_verify(work, port=board.url, limit=images, data_dir=data_dir, progress=True,
-                                reports=False, log=lambda msg: click.echo(msg, err=True))
+            report = run_verify(
+                work,
+                port=board.url,
+                limit=images,
+                data_dir=data_dir,
+                progress=True,
+                reports=False,
+                log=lambda msg: click.echo(msg, err=True),
+            )
             seconds = time.monotonic() - t0
 
     ticks = report["ticks"]
@@ -76,7 +85,7 @@ def bench_tree(kind: str, tree: Path, artifacts: Path, images: int, data_dir: Pa
             "host_measured_bytes": described["arena_measured"],
             "device_used_bytes": report["device"]["arena_bytes"],
             "margin_note": f"allocated = host measurement + max({int(tflm.ARENA_MARGIN_FRACTION * 100)}%, "
-                           f"{tflm.ARENA_MARGIN_MIN_BYTES} B), rounded up to 16",
+            f"{tflm.ARENA_MARGIN_MIN_BYTES} B), rounded up to 16",
         },
         "stack_peak_bytes": stats.get("stack_peak_bytes"),
         "build_seconds": round(build_seconds, 1),
@@ -92,15 +101,18 @@ def bench_tree(kind: str, tree: Path, artifacts: Path, images: int, data_dir: Pa
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| runtime | flash (model) | static RAM (arena used / allocated) | instructions per inference (median) | bit-exact |",
-             "|---|---:|---:|---:|---|"]
+    lines = [
+        "| runtime | flash (model) | static RAM (arena used / allocated) | instructions per inference (median) | bit-exact |",
+        "|---|---:|---:|---:|---|",
+    ]
     for r in rows:
         q, a = r["qemu"], r["arena"]
         lines.append(
             f"| TFLM, {r['kernels']} kernels | {r['flash_bytes']:,} B ({r['model_data_bytes']:,}) | "
             f"{r['ram_static_bytes']:,} B ({a['device_used_bytes']:,} / {a['allocated_bytes']:,}) | "
             f"{q['instructions_per_inference']['median']:,.0f} | "
-            f"{'yes' if q['images_differing_from_tflm'] == 0 else 'NO'} ({q['images']:,} images) |")
+            f"{'yes' if q['images_differing_from_tflm'] == 0 else 'NO'} ({q['images']:,} images) |"
+        )
     return "\n".join(lines)
 
 
@@ -109,18 +121,32 @@ def markdown_table(rows: list[dict]) -> str:
 @images_option()
 @data_option
 @tflm_dir_options(required=False)
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write the JSON result here too (benchmarks/runtimes.py compares all runtimes in one run)")
-def main(artifacts: Path, images: int, data_dir: Path | None, tflm_dir: Path | None,
-         tflm_cmsis_dir: Path | None, out_path: Path | None):
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the JSON result here too (benchmarks/runtimes.py compares all runtimes in one run)",
+)
+def main(
+    artifacts: Path,
+    images: int,
+    data_dir: Path | None,
+    tflm_dir: Path | None,
+    tflm_cmsis_dir: Path | None,
+    out_path: Path | None,
+):
     from lenet_mcu import atomic
     from lenet_mcu.errors import LenetMcuError
 
     trees = [(k, t) for k, t in (("reference", tflm_dir), ("cmsis_nn", tflm_cmsis_dir)) if t is not None]
     if not trees:
         raise LenetMcuError("no TFLM tree given: pass --tflm-dir (and/or --tflm-cmsis-dir), or set TFLM_DIR")
-    result = {"model_sha256": hashlib.sha256((artifacts / MODEL).read_bytes()).hexdigest(),
-              "images": images, "runs": [bench_tree(k, t.resolve(), artifacts, images, data_dir) for k, t in trees]}
+    result = {
+        "model_sha256": hashlib.sha256((artifacts / MODEL).read_bytes()).hexdigest(),
+        "images": images,
+        "runs": [bench_tree(k, t.resolve(), artifacts, images, data_dir) for k, t in trees],
+    }
     result["table_markdown"] = markdown_table(result["runs"])
     text = json.dumps(result, indent=2)
     click.echo(text)

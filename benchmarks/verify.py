@@ -18,6 +18,7 @@ time from the bytes measured per image (8N1: 10 bits per byte, one request at a
 time as on a real board) at each baud rate the STM32F405 makes exactly, plus
 the compute time the tick count implies at 168 MHz if one tick were one cycle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,17 @@ UART_BAUDS = (115200, 1_000_000, 2_000_000, 3_000_000, 5_250_000)
 def run_once(art: Path, elf: Path, data_dir, limit, devices: int, ctx: bool = True) -> dict:
     shutil.rmtree(verify_dir(art), ignore_errors=True)
     t0 = time.monotonic()
-    rep = run_verify(art, data_dir=data_dir, limit=limit, devices=devices, elf=elf, ctx=ctx, progress=False,
-                     reports=False, log=lambda m: None)
+    rep = run_verify(
+        art,
+        data_dir=data_dir,
+        limit=limit,
+        devices=devices,
+        elf=elf,
+        ctx=ctx,
+        progress=False,
+        reports=False,
+        log=lambda m: None,
+    )
     wall = time.monotonic() - t0
     th, wire, ticks = rep["throughput"], rep["throughput"]["wire"], rep["ticks"]
     per_image_bytes = wire["bytes_to_device_per_image"] + wire["bytes_from_device_per_image"]
@@ -63,9 +73,13 @@ def run_once(art: Path, elf: Path, data_dir, limit, devices: int, ctx: bool = Tr
         "bytes_to_device_per_image": wire["bytes_to_device_per_image"],
         "bytes_from_device_per_image": wire["bytes_from_device_per_image"],
         "ticks_median": ticks["median"],
-        "uart_seconds_for_10000": {str(b): {"wire": per_image_bytes * 10 / b * 10000,
-                                            "with_compute": (per_image_bytes * 10 / b + compute) * 10000}
-                                   for b in UART_BAUDS},
+        "uart_seconds_for_10000": {
+            str(b): {
+                "wire": per_image_bytes * 10 / b * 10000,
+                "with_compute": (per_image_bytes * 10 / b + compute) * 10000,
+            }
+            for b in UART_BAUDS
+        },
         "link": {k: rep["link"][k] for k in ("retransmits", "timeouts", "bad_frames_received")},
     }
 
@@ -98,28 +112,39 @@ def main(argv=None) -> int:
             full.append(run_once(art, elf, args.data, None, 1))
     load_after = os.getloadavg()
     bad = [r for r in sweep + full if r["differing_from_tflm"] or r["images"] != r["images_requested"]]
-    qemu_version = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    qemu_version = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.split("\n")[
+        0
+    ]
     result = {
         "what": "lenet-mcu verify on emulated STM32F405 boards (QEMU netduinoplus2), one and several at once",
         "runtime": args.runtime,
         "qemu": qemu_version,
         "default_emulators": DEFAULT_EMULATORS,
-        "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                 # QEMU shares the CPUs with everything else: a busy machine means slower numbers
-                 "load_average_before": load_before, "load_average_after": load_after},
+        "host": {
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            # QEMU shares the CPUs with everything else: a busy machine means slower numbers
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
         "sweep": sweep,
         "full_test_set": full,
         "speedup_full_default_vs_one_device": (full[1]["wall_seconds"] / full[0]["wall_seconds"]) if full else None,
     }
     write_json(args.out, result)
 
-    print("| boards | encoding | images | wall s | images/s | bytes to / from device per image | per board | differing |")
+    print(
+        "| boards | encoding | images | wall s | images/s | bytes to / from device per image | per board | differing |"
+    )
     print("|---:|---|---:|---:|---:|---:|---|---:|")
     for r in sweep + full:
-        print(f"| {r['devices']} | {r['encoding']} | {r['images']} | {r['wall_seconds']:.1f} | "
-              f"{r['images_per_second']:.1f} | {r['bytes_to_device_per_image']:.1f} / "
-              f"{r['bytes_from_device_per_image']:.1f} | {'/'.join(map(str, r['per_device_images']))} | "
-              f"{r['differing_from_tflm']} |")
+        print(
+            f"| {r['devices']} | {r['encoding']} | {r['images']} | {r['wall_seconds']:.1f} | "
+            f"{r['images_per_second']:.1f} | {r['bytes_to_device_per_image']:.1f} / "
+            f"{r['bytes_from_device_per_image']:.1f} | {'/'.join(map(str, r['per_device_images']))} | "
+            f"{r['differing_from_tflm']} |"
+        )
     ref = full[0] if full else sweep[-1]
     print("\n| UART baud | wire time for 10,000 images | with compute at 168 MHz |")
     print("|---:|---:|---:|")
@@ -127,8 +152,10 @@ def main(argv=None) -> int:
         u = ref["uart_seconds_for_10000"][str(b)]
         print(f"| {b} | {u['wire']:.0f} s | {u['with_compute']:.0f} s |")
     if full:
-        print(f"\nall 10,000 images on {DEFAULT_EMULATORS} boards: {full[0]['wall_seconds']:.1f} s; on one board: "
-              f"{full[1]['wall_seconds']:.1f} s ({result['speedup_full_default_vs_one_device']:.2f}x)")
+        print(
+            f"\nall 10,000 images on {DEFAULT_EMULATORS} boards: {full[0]['wall_seconds']:.1f} s; on one board: "
+            f"{full[1]['wall_seconds']:.1f} s ({result['speedup_full_default_vs_one_device']:.2f}x)"
+        )
     print(f"load average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} CPUs; results: {args.out}")
     return 1 if bad else 0
 

@@ -5,6 +5,7 @@
 
 Nothing in this package imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,7 +44,9 @@ def generate(runtime: str, tflite_path: str | Path, out_dir: str | Path) -> list
         except ModuleNotFoundError as exc:
             if exc.name != "lenet_mcu.codegen.tflm":
                 raise
-            raise LenetMcuError("the tflm code generator (lenet_mcu.codegen.tflm) is not part of this install") from None
+            raise LenetMcuError(
+                "the tflm code generator (lenet_mcu.codegen.tflm) is not part of this install"
+            ) from None
         generator = getattr(tflm, "generate", None) or getattr(tflm, "generate_tflm", None)
         if generator is None:
             raise LenetMcuError("lenet_mcu.codegen.tflm has no generate() function")

@@ -2,6 +2,7 @@
 
 The model itself is read by lenet_mcu.tflite_model (the one .tflite reader).
 """
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,8 @@ from lenet_mcu.decision import smallest_wins
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.tflite_model import ModelInfo
 
-
 # ---------------------------------------------------------------- model_info.h
+
 
 def c_float(value: float) -> str:
     """A C float literal that reads back as exactly the same float32."""
@@ -32,22 +33,32 @@ def model_info_context(info: ModelInfo) -> dict:
     inp, out = info.input, info.output
     for role, t in (("input", inp), ("output", out)):
         if t.dtype != "int8":
-            raise LenetMcuError(f"model {info.path}: {role} tensor '{t.name}' is {t.dtype}, expected int8 (full-int8 model)")
+            raise LenetMcuError(
+                f"model {info.path}: {role} tensor '{t.name}' is {t.dtype}, expected int8 (full-int8 model)"
+            )
         if t.scales.size != 1:
             raise LenetMcuError(f"model {info.path}: {role} tensor '{t.name}' is not per-tensor quantized")
     if len(inp.shape) != 4:
-        raise LenetMcuError(f"model {info.path}: input tensor '{inp.name}' has shape {list(inp.shape)}, expected NHWC (4 dimensions)")
+        raise LenetMcuError(
+            f"model {info.path}: input tensor '{inp.name}' has shape {list(inp.shape)}, expected NHWC (4 dimensions)"
+        )
     n, h, w, c = inp.shape
     return {
         "model_name": info.name,
         "sha256": info.sha256,
         "sha256_prefix": ", ".join(f"0x{b:02x}" for b in info.sha256_prefix),
-        "input_name": inp.name, "output_name": out.name,
-        "input_n": n, "input_h": h, "input_w": w, "input_c": c,
+        "input_name": inp.name,
+        "output_name": out.name,
+        "input_n": n,
+        "input_h": h,
+        "input_w": w,
+        "input_c": c,
         "input_bytes": inp.size,
         "output_count": out.size,
-        "input_scale": c_float(inp.scale), "input_zero_point": inp.zero_point,
-        "output_scale": c_float(out.scale), "output_zero_point": out.zero_point,
+        "input_scale": c_float(inp.scale),
+        "input_zero_point": inp.zero_point,
+        "output_scale": c_float(out.scale),
+        "output_zero_point": out.zero_point,
         "smallest_wins": int(smallest_wins([op.op for op in info.operators])),
     }
 

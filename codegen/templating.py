@@ -1,4 +1,5 @@
 """Jinja2 environment for the generated C sources (templates/*.j2)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -20,6 +20,7 @@ checked on the target (tests/test_tflm_firmware.py does).
 
 Nothing here imports TensorFlow; the measurement is lenet_mcu.interpreters.measure_tflm_arena.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,41 +40,106 @@ from lenet_mcu.tflite_model import ModelInfo, load_model
 #: method uses is Register_<OP>() for each of them; tflm.mk finds the kernel
 #: source that defines it in the user's TFLM tree and checks the method exists there.
 TFLM_RESOLVER_METHODS = {
-    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax",
-    "ARG_MIN": "AddArgMin", "ASSIGN_VARIABLE": "AddAssignVariable",
-    "AVERAGE_POOL_2D": "AddAveragePool2D", "BATCH_MATMUL": "AddBatchMatMul",
-    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "BROADCAST_ARGS": "AddBroadcastArgs",
-    "BROADCAST_TO": "AddBroadcastTo", "CALL_ONCE": "AddCallOnce", "CAST": "AddCast",
-    "CEIL": "AddCeil", "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D",
-    "COS": "AddCos", "CUMSUM": "AddCumSum", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
-    "DEPTH_TO_SPACE": "AddDepthToSpace", "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv",
-    "DYNAMIC_UPDATE_SLICE": "AddDynamicUpdateSlice", "ELU": "AddElu",
-    "EMBEDDING_LOOKUP": "AddEmbeddingLookup", "EQUAL": "AddEqual", "EXP": "AddExp",
-    "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill", "FLOOR": "AddFloor",
-    "FLOOR_DIV": "AddFloorDiv", "FLOOR_MOD": "AddFloorMod",
-    "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather", "GATHER_ND": "AddGatherNd",
-    "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual", "HARD_SWISH": "AddHardSwish",
-    "IF": "AddIf", "L2_NORMALIZATION": "AddL2Normalization", "L2_POOL_2D": "AddL2Pool2D",
-    "LEAKY_RELU": "AddLeakyRelu", "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual",
-    "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd", "LOGICAL_NOT": "AddLogicalNot",
-    "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic", "LOG_SOFTMAX": "AddLogSoftmax",
-    "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean",
-    "MINIMUM": "AddMinimum", "MIRROR_PAD": "AddMirrorPad", "MUL": "AddMul", "NEG": "AddNeg",
-    "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack", "PAD": "AddPad", "PADV2": "AddPadV2",
-    "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize", "READ_VARIABLE": "AddReadVariable",
-    "REDUCE_ALL": "AddReduceAll", "REDUCE_MAX": "AddReduceMax", "REDUCE_MIN": "AddReduceMin",
-    "RELU": "AddRelu", "RELU6": "AddRelu6", "RESHAPE": "AddReshape",
-    "RESIZE_BILINEAR": "AddResizeBilinear", "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
-    "REVERSE_V2": "AddReverseV2", "ROUND": "AddRound", "RSQRT": "AddRsqrt",
-    "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
-    "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
-    "SPACE_TO_DEPTH": "AddSpaceToDepth", "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV",
-    "SQRT": "AddSqrt", "SQUARE": "AddSquare", "SQUARED_DIFFERENCE": "AddSquaredDifference",
-    "SQUEEZE": "AddSqueeze", "STRIDED_SLICE": "AddStridedSlice", "SUB": "AddSub", "SUM": "AddSum",
-    "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE": "AddTranspose",
+    "ABS": "AddAbs",
+    "ADD": "AddAdd",
+    "ADD_N": "AddAddN",
+    "ARG_MAX": "AddArgMax",
+    "ARG_MIN": "AddArgMin",
+    "ASSIGN_VARIABLE": "AddAssignVariable",
+    "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_MATMUL": "AddBatchMatMul",
+    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
+    "BROADCAST_ARGS": "AddBroadcastArgs",
+    "BROADCAST_TO": "AddBroadcastTo",
+    "CALL_ONCE": "AddCallOnce",
+    "CAST": "AddCast",
+    "CEIL": "AddCeil",
+    "CONCATENATION": "AddConcatenation",
+    "CONV_2D": "AddConv2D",
+    "COS": "AddCos",
+    "CUMSUM": "AddCumSum",
+    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEPTH_TO_SPACE": "AddDepthToSpace",
+    "DEQUANTIZE": "AddDequantize",
+    "DIV": "AddDiv",
+    "DYNAMIC_UPDATE_SLICE": "AddDynamicUpdateSlice",
+    "ELU": "AddElu",
+    "EMBEDDING_LOOKUP": "AddEmbeddingLookup",
+    "EQUAL": "AddEqual",
+    "EXP": "AddExp",
+    "EXPAND_DIMS": "AddExpandDims",
+    "FILL": "AddFill",
+    "FLOOR": "AddFloor",
+    "FLOOR_DIV": "AddFloorDiv",
+    "FLOOR_MOD": "AddFloorMod",
+    "FULLY_CONNECTED": "AddFullyConnected",
+    "GATHER": "AddGather",
+    "GATHER_ND": "AddGatherNd",
+    "GREATER": "AddGreater",
+    "GREATER_EQUAL": "AddGreaterEqual",
+    "HARD_SWISH": "AddHardSwish",
+    "IF": "AddIf",
+    "L2_NORMALIZATION": "AddL2Normalization",
+    "L2_POOL_2D": "AddL2Pool2D",
+    "LEAKY_RELU": "AddLeakyRelu",
+    "LESS": "AddLess",
+    "LESS_EQUAL": "AddLessEqual",
+    "LOG": "AddLog",
+    "LOGICAL_AND": "AddLogicalAnd",
+    "LOGICAL_NOT": "AddLogicalNot",
+    "LOGICAL_OR": "AddLogicalOr",
+    "LOGISTIC": "AddLogistic",
+    "LOG_SOFTMAX": "AddLogSoftmax",
+    "MAXIMUM": "AddMaximum",
+    "MAX_POOL_2D": "AddMaxPool2D",
+    "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum",
+    "MIRROR_PAD": "AddMirrorPad",
+    "MUL": "AddMul",
+    "NEG": "AddNeg",
+    "NOT_EQUAL": "AddNotEqual",
+    "PACK": "AddPack",
+    "PAD": "AddPad",
+    "PADV2": "AddPadV2",
+    "PRELU": "AddPrelu",
+    "QUANTIZE": "AddQuantize",
+    "READ_VARIABLE": "AddReadVariable",
+    "REDUCE_ALL": "AddReduceAll",
+    "REDUCE_MAX": "AddReduceMax",
+    "REDUCE_MIN": "AddReduceMin",
+    "RELU": "AddRelu",
+    "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape",
+    "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
+    "REVERSE_V2": "AddReverseV2",
+    "ROUND": "AddRound",
+    "RSQRT": "AddRsqrt",
+    "SELECT_V2": "AddSelectV2",
+    "SHAPE": "AddShape",
+    "SIN": "AddSin",
+    "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax",
+    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
+    "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit",
+    "SPLIT_V": "AddSplitV",
+    "SQRT": "AddSqrt",
+    "SQUARE": "AddSquare",
+    "SQUARED_DIFFERENCE": "AddSquaredDifference",
+    "SQUEEZE": "AddSqueeze",
+    "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub",
+    "SUM": "AddSum",
+    "SVDF": "AddSvdf",
+    "TANH": "AddTanh",
+    "TRANSPOSE": "AddTranspose",
     "TRANSPOSE_CONV": "AddTransposeConv",
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "UNPACK": "AddUnpack",
-    "VAR_HANDLE": "AddVarHandle", "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
+    "UNPACK": "AddUnpack",
+    "VAR_HANDLE": "AddVarHandle",
+    "WHILE": "AddWhile",
+    "ZEROS_LIKE": "AddZerosLike",
 }
 
 #: Arena = measured bytes + max(ARENA_MARGIN_FRACTION * measured, ARENA_MARGIN_MIN_BYTES),
@@ -112,13 +178,15 @@ class ArenaMeasurement:
     tail_bytes: int
     tflite_micro_version: str
 
-    def arena_size(self, margin_fraction: float = ARENA_MARGIN_FRACTION,
-                   margin_min: int = ARENA_MARGIN_MIN_BYTES) -> int:
+    def arena_size(
+        self, margin_fraction: float = ARENA_MARGIN_FRACTION, margin_min: int = ARENA_MARGIN_MIN_BYTES
+    ) -> int:
         margin = max(int(self.total_bytes * margin_fraction + 0.5), margin_min)
         return -(-(self.total_bytes + margin) // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
 
 
 # ---------------------------------------------------------------- op resolver
+
 
 def resolver_ops(info: ModelInfo) -> list[ResolverOp]:
     """The registrations the model needs, in order of first use; LenetMcuError for an op TFLM lacks."""
@@ -140,11 +208,14 @@ def resolver_ops(info: ModelInfo) -> list[ResolverOp]:
             f"implement (MicroMutableOpResolver has no method for it); expected only builtin ops such as "
             f"CONV_2D, AVERAGE_POOL_2D, FULLY_CONNECTED, TANH, SOFTMAX"
         )
-    return [ResolverOp(name, TFLM_RESOLVER_METHODS[name], tuple(idx), tuple(sorted(vers)))
-            for name, (idx, vers) in order.items()]
+    return [
+        ResolverOp(name, TFLM_RESOLVER_METHODS[name], tuple(idx), tuple(sorted(vers)))
+        for name, (idx, vers) in order.items()
+    ]
 
 
 # ---------------------------------------------------------------- arena measurement
+
 
 def measure_arena(model_path: str | Path, timeout: float = 120.0) -> ArenaMeasurement:
     """Allocate the model in the tflite-micro interpreter and read its arena use."""
@@ -153,10 +224,10 @@ def measure_arena(model_path: str | Path, timeout: float = 120.0) -> ArenaMeasur
 
 # ---------------------------------------------------------------- C sources
 
+
 def c_byte_rows(data: bytes, per_row: int = 12) -> list[str]:
     """`data` as rows of C hex literals, `per_row` bytes each."""
-    return [", ".join(f"0x{b:02x}" for b in data[i:i + per_row]) + ","
-            for i in range(0, len(data), per_row)]
+    return [", ".join(f"0x{b:02x}" for b in data[i : i + per_row]) + "," for i in range(0, len(data), per_row)]
 
 
 def _comment_safe(text: str) -> str:
@@ -167,12 +238,13 @@ def _comment_safe(text: str) -> str:
 def _layer_comment(info: ModelInfo, r: ResolverOp) -> str:
     """'operators 0, 3, 6 (v3)': where an op is used, for the generated comments."""
     versions = "/".join(f"v{v}" for v in r.versions)
-    return f"operator{'s' if len(r.operator_indices) > 1 else ''} " \
-           f"{', '.join(str(i) for i in r.operator_indices)} ({versions})"
+    return (
+        f"operator{'s' if len(r.operator_indices) > 1 else ''} "
+        f"{', '.join(str(i) for i in r.operator_indices)} ({versions})"
+    )
 
 
-def tflm_context(info: ModelInfo, model_bytes: bytes, arena: ArenaMeasurement,
-                 arena_size: int) -> dict:
+def tflm_context(info: ModelInfo, model_bytes: bytes, arena: ArenaMeasurement, arena_size: int) -> dict:
     ops = resolver_ops(info)
     inp, out = info.input, info.output
     return {
@@ -181,18 +253,30 @@ def tflm_context(info: ModelInfo, model_bytes: bytes, arena: ArenaMeasurement,
         "sha256_prefix": ", ".join(f"0x{b:02x}" for b in info.sha256_prefix),
         "model_len": len(model_bytes),
         "model_rows": c_byte_rows(model_bytes),
-        "input_name": _comment_safe(inp.name), "output_name": _comment_safe(out.name),
-        "input_dims": list(inp.shape), "output_dims": list(out.shape),
-        "input_bytes": inp.size, "output_count": out.size,
-        "input_scale": c_float(inp.scale), "input_zero_point": inp.zero_point,
-        "output_scale": c_float(out.scale), "output_zero_point": out.zero_point,
-        "ops": [{"op": r.op, "method": r.method, "registration": r.registration,
-                 "where": _layer_comment(info, r)} for r in ops],
+        "input_name": _comment_safe(inp.name),
+        "output_name": _comment_safe(out.name),
+        "input_dims": list(inp.shape),
+        "output_dims": list(out.shape),
+        "input_bytes": inp.size,
+        "output_count": out.size,
+        "input_scale": c_float(inp.scale),
+        "input_zero_point": inp.zero_point,
+        "output_scale": c_float(out.scale),
+        "output_zero_point": out.zero_point,
+        "ops": [
+            {"op": r.op, "method": r.method, "registration": r.registration, "where": _layer_comment(info, r)}
+            for r in ops
+        ],
         # fused tensor names list every TF op they came from ("a/BiasAdd;a/convolution;..."): the first says enough
-        "layers": [{"index": op.index, "op": op.op,
-                    "output": _comment_safe(info.tensors[op.outputs[0]].name.split(";")[0]) if op.outputs else "",
-                    "shape": list(info.tensors[op.outputs[0]].shape) if op.outputs else []}
-                   for op in info.operators],
+        "layers": [
+            {
+                "index": op.index,
+                "op": op.op,
+                "output": _comment_safe(info.tensors[op.outputs[0]].name.split(";")[0]) if op.outputs else "",
+                "shape": list(info.tensors[op.outputs[0]].shape) if op.outputs else [],
+            }
+            for op in info.operators
+        ],
         "arena_size": arena_size,
         "arena_measured": arena.total_bytes,
         "arena_head": arena.head_bytes,
@@ -203,8 +287,7 @@ def tflm_context(info: ModelInfo, model_bytes: bytes, arena: ArenaMeasurement,
     }
 
 
-def generate_tflm(model_path: str | Path, out_dir: str | Path,
-                  arena: ArenaMeasurement | None = None) -> list[Path]:
+def generate_tflm(model_path: str | Path, out_dir: str | Path, arena: ArenaMeasurement | None = None) -> list[Path]:
     """Write the TFLM sources for `model_path` into `out_dir`; returns the files written.
 
     `arena` is the host measurement (measured here when not given).

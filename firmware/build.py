@@ -6,6 +6,7 @@ make does the up-to-date check (objects depend on sources, headers and the
 command line), so calling this again is cheap. The build log goes to
 BUILD_DIR/build.log; the section sizes to BUILD_DIR/size.json.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ from lenet_mcu import atomic, boards
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import FIRMWARE_DIR
 
-TOOLCHAIN_HINT = "install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib (scripts/setup.sh does)"
+TOOLCHAIN_HINT = (
+    "install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib (scripts/setup.sh does)"
+)
 
 
 def check_toolchain(prefix: str = "arm-none-eabi-") -> None:
@@ -33,8 +36,7 @@ def _run_make(args: list[str], build_dir: Path, what: str, board: boards.Board |
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
     jobs = str(os.cpu_count() or 1)
-    proc = subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", *args],
-                          capture_output=True, text=True)
+    proc = subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", *args], capture_output=True, text=True)
     atomic.write_text(log, proc.stdout + proc.stderr)
     if proc.returncode != 0:
         too_big = _does_not_fit(proc.stderr, board) if board is not None else None
@@ -67,9 +69,11 @@ def _does_not_fit(stderr: str, board: boards.Board) -> str | None:
 def _first_cause(stderr: str) -> str:
     """The one line of a failed make run that says what is wrong."""
     lines = [l.strip() for l in stderr.splitlines() if l.strip()]
-    for pattern in (r"\berror: (?!ld returned)",
-                    r"undefined reference|multiple definition|will not fit|overflowed|\bld: cannot find",
-                    r"\*\*\* (?!\[)"):  # compiler, linker, then make's own $(error ...)
+    for pattern in (
+        r"\berror: (?!ld returned)",
+        r"undefined reference|multiple definition|will not fit|overflowed|\bld: cannot find",
+        r"\*\*\* (?!\[)",
+    ):  # compiler, linker, then make's own $(error ...)
         for line in lines:
             if re.search(pattern, line):
                 line = re.sub(r"^\S*/ld: ", "ld: ", line)  # the linker's path says nothing
@@ -77,14 +81,24 @@ def _first_cause(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _make_vars(runtime: str, model_dir: Path, build_dir: Path, board: str,
-               extra: dict[str, str] | None) -> list[str]:
-    return [f"RUNTIME={runtime}", f"MODEL_DIR={model_dir}", f"BUILD_DIR={build_dir}", f"BOARD={board}",
-            *(f"{k}={v}" for k, v in (extra or {}).items())]
+def _make_vars(runtime: str, model_dir: Path, build_dir: Path, board: str, extra: dict[str, str] | None) -> list[str]:
+    return [
+        f"RUNTIME={runtime}",
+        f"MODEL_DIR={model_dir}",
+        f"BUILD_DIR={build_dir}",
+        f"BOARD={board}",
+        *(f"{k}={v}" for k, v in (extra or {}).items()),
+    ]
 
 
-def build_firmware(runtime: str, model_dir: str | os.PathLike, build_dir: str | os.PathLike, *,
-                   board: str = boards.DEFAULT_BOARD, make_vars: dict[str, str] | None = None) -> Path:
+def build_firmware(
+    runtime: str,
+    model_dir: str | os.PathLike,
+    build_dir: str | os.PathLike,
+    *,
+    board: str = boards.DEFAULT_BOARD,
+    make_vars: dict[str, str] | None = None,
+) -> Path:
     """Build firmware.elf (+ .bin, .map) for `runtime` from a codegen output dir.
 
     Returns the path of firmware.elf; BUILD_DIR/size.json holds size_report().
@@ -104,8 +118,13 @@ def build_firmware(runtime: str, model_dir: str | os.PathLike, build_dir: str | 
     return elf
 
 
-def build_host(model_dir: str | os.PathLike, build_dir: str | os.PathLike, *, runtime: str = "native",
-               make_vars: dict[str, str] | None = None) -> Path:
+def build_host(
+    model_dir: str | os.PathLike,
+    build_dir: str | os.PathLike,
+    *,
+    runtime: str = "native",
+    make_vars: dict[str, str] | None = None,
+) -> Path:
     """The same app, protocol and runtime built with gcc for this PC (stdin/stdout link)."""
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     if shutil.which("gcc") is None or shutil.which("make") is None:

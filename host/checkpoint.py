@@ -7,6 +7,7 @@ damaged line elsewhere is named and skipped; the lines after it still count. Lin
 (a killed process loses nothing) and fsync'd at most every `fsync_every_s`
 seconds (a power cut loses at most that much).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,14 @@ class Record:
     outputs: np.ndarray  # int8[count]
 
     def to_json(self) -> str:
-        return json.dumps({"i": self.index, "ticks": self.ticks, "argmax": self.argmax,
-                           "out": self.outputs.astype(int).tolist()}, separators=(",", ":"))
+        return json.dumps(
+            {"i": self.index, "ticks": self.ticks, "argmax": self.argmax, "out": self.outputs.astype(int).tolist()},
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, obj: dict) -> Record:
-        return cls(int(obj["i"]), int(obj["ticks"]), int(obj["argmax"]),
-                   np.asarray(obj["out"], dtype=np.int8))
+        return cls(int(obj["i"]), int(obj["ticks"]), int(obj["argmax"]), np.asarray(obj["out"], dtype=np.int8))
 
 
 @dataclass
@@ -64,8 +66,9 @@ class Checkpoint:
         return ckpt
 
     @classmethod
-    def resume(cls, path: Path, header: dict, fsync_every_s: float = 1.0,
-               log: Callable[[str], None] = lambda msg: None) -> Checkpoint:
+    def resume(
+        cls, path: Path, header: dict, fsync_every_s: float = 1.0, log: Callable[[str], None] = lambda msg: None
+    ) -> Checkpoint:
         """Continue an existing checkpoint; its header must match `header`."""
         if not path.is_file():
             raise LenetMcuError(f"--resume: no checkpoint at {path} (run verify without --resume first)")
@@ -78,7 +81,8 @@ class Checkpoint:
             if old_header.get(key) != header.get(key):
                 raise LenetMcuError(
                     f"--resume: checkpoint {path} was made with {key}={old_header.get(key)!r}, "
-                    f"this run has {key}={header.get(key)!r}; run verify without --resume to start over")
+                    f"this run has {key}={header.get(key)!r}; run verify without --resume to start over"
+                )
         with open(path, "r+b") as f:  # cut a half-written last line
             f.truncate(good_bytes)
         ckpt = cls(path, old_header, records, fsync_every_s=fsync_every_s)

@@ -16,6 +16,7 @@ bytes for many images at once, one numpy lane per image, fast enough to code a
 whole test set before a run. `decode` is the host's reference decoder (the
 firmware has its own in C, firmware/protocol/ctx.c).
 """
+
 import numpy as np
 
 PROB_BITS = 12
@@ -30,8 +31,14 @@ MASK32 = 0xFFFFFFFF
 def _neighbours(u):
     """u: uint8-valued int32 [..., H, W] -> a(W), b(N), c(NW), d(NE), e(WW), f(NN), 0 outside."""
     P = np.pad(u, [(0, 0)] * (u.ndim - 2) + [(2, 0), (2, 2)])
-    return (P[..., 2:, 1:-3], P[..., 1:-1, 2:-2], P[..., 1:-1, 1:-3], P[..., 1:-1, 3:-1],
-            P[..., 2:, 0:-4], P[..., :-2, 2:-2])
+    return (
+        P[..., 2:, 1:-3],
+        P[..., 1:-1, 2:-2],
+        P[..., 1:-1, 1:-3],
+        P[..., 1:-1, 3:-1],
+        P[..., 2:, 0:-4],
+        P[..., :-2, 2:-2],
+    )
 
 
 def contexts(u):
@@ -68,7 +75,7 @@ def decisions(u):
 
 def encode(tensor, fill, width) -> bytes:
     """The code of one int8 tensor, read as rows of `width` elements (without the fill byte)."""
-    u = ((np.asarray(tensor, np.int32).reshape(-1, width) - int(fill)) & 0xFF)
+    u = (np.asarray(tensor, np.int32).reshape(-1, width) - int(fill)) & 0xFF
     ctxs, bits = decisions(u)
     p = [PROB_ONE // 2] * CONTEXTS
     x1, x2 = 0, MASK32
@@ -126,8 +133,14 @@ def decode(body: bytes, fill: int, size: int, width: int) -> np.ndarray:
     u = np.zeros((rows + 2, width + 4), np.int32)  # two rows above, two columns either side: zeros
     for r in range(2, rows + 2):
         for c in range(2, width + 2):
-            a, b, nw, ne, ww, nn = (int(u[r, c - 1]), int(u[r - 1, c]), int(u[r - 1, c - 1]), int(u[r - 1, c + 1]),
-                                    int(u[r, c - 2]), int(u[r - 2, c]))
+            a, b, nw, ne, ww, nn = (
+                int(u[r, c - 1]),
+                int(u[r - 1, c]),
+                int(u[r - 1, c - 1]),
+                int(u[r - 1, c + 1]),
+                int(u[r, c - 2]),
+                int(u[r - 2, c]),
+            )
             z = (a != 0) | (b != 0) << 1 | (nw != 0) << 2 | (ne != 0) << 3 | (ww != 0) << 4 | (nn != 0) << 5
             if bit_(z):
                 pred = max(min(a, b), min(max(a, b), a + b - nw))
@@ -206,4 +219,4 @@ def encode_batch(tensors, fill, width) -> list[bytes]:
         x1[act], x2[act] = lo, hi
     out[lanes, outpos] = (x1 >> 24) + 1
     outpos += 1
-    return [out[i, :outpos[i]].tobytes() for i in range(n)]
+    return [out[i, : outpos[i]].tobytes() for i in range(n)]

@@ -3,6 +3,7 @@
 Knows frames and requests, not files: the caller hands it the INFER bodies and
 takes the results (lenet_mcu.host.verify does the bookkeeping).
 """
+
 from __future__ import annotations
 
 import collections
@@ -36,8 +37,10 @@ class LinkStats:
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        d["device_errors"] = {proto.ErrorCode(k).name if k in proto.ErrorCode._value2member_map_ else str(k): v
-                              for k, v in self.device_errors.items()}
+        d["device_errors"] = {
+            proto.ErrorCode(k).name if k in proto.ErrorCode._value2member_map_ else str(k): v
+            for k, v in self.device_errors.items()
+        }
         return d
 
 
@@ -109,10 +112,20 @@ class Device:
     dropped, so each image is reported once.
     """
 
-    def __init__(self, link: Link, expected_sha256: str, output_count: int, input_size: int,
-                 input_scale: float | None = None, input_zero_point: int | None = None,
-                 timeout: float = 2.0, hello_timeout: float = 10.0, max_tries: int = 50,
-                 reconnect_s: float = 10.0, log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        link: Link,
+        expected_sha256: str,
+        output_count: int,
+        input_size: int,
+        input_scale: float | None = None,
+        input_zero_point: int | None = None,
+        timeout: float = 2.0,
+        hello_timeout: float = 10.0,
+        max_tries: int = 50,
+        reconnect_s: float = 10.0,
+        log: Callable[[str], None] | None = None,
+    ):
         self.link = link
         self.expected_sha256 = expected_sha256
         self.output_count = output_count
@@ -175,8 +188,10 @@ class Device:
         try:
             return self._handshake()
         except LinkError as exc:
-            raise LenetMcuError(f"{self.link.url} failed before answering HELLO ({exc}): is the device "
-                                "there and not used by another program?") from None
+            raise LenetMcuError(
+                f"{self.link.url} failed before answering HELLO ({exc}): is the device "
+                "there and not used by another program?"
+            ) from None
 
     def _handshake(self) -> proto.Hello:
         start = time.monotonic()
@@ -200,50 +215,76 @@ class Device:
         url = self.link.url
         if received == 0:
             if url.startswith("socket://"):
-                raise LenetMcuError(f"{url} sent nothing within {self.hello_timeout:g} s: is another verify "
-                                    "connected (QEMU serves one client), or did the firmware not boot (see qemu.log)?")
-            raise LenetMcuError(f"{url} sent nothing within {self.hello_timeout:g} s: is the firmware running "
-                                "(reset the board, check the port and --baud)?")
+                raise LenetMcuError(
+                    f"{url} sent nothing within {self.hello_timeout:g} s: is another verify "
+                    "connected (QEMU serves one client), or did the firmware not boot (see qemu.log)?"
+                )
+            raise LenetMcuError(
+                f"{url} sent nothing within {self.hello_timeout:g} s: is the firmware running "
+                "(reset the board, check the port and --baud)?"
+            )
         if valid_frames == 0:
-            raise LenetMcuError(f"{url} answered {received} bytes but no lenet-mcu frame within {self.hello_timeout:g} s: "
-                                "wrong port or baud rate, or another firmware")
+            raise LenetMcuError(
+                f"{url} answered {received} bytes but no lenet-mcu frame within {self.hello_timeout:g} s: "
+                "wrong port or baud rate, or another firmware"
+            )
         if echoed == valid_frames:
-            raise LenetMcuError(f"{url} echoes what the host sends and never answers HELLO: "
-                                "a loopback or a terminal, not the board's UART")
-        raise LenetMcuError(f"{url} answered {valid_frames} protocol frames but no HELLO within {self.hello_timeout:g} s: "
-                            "firmware speaks another protocol version?")
+            raise LenetMcuError(
+                f"{url} echoes what the host sends and never answers HELLO: "
+                "a loopback or a terminal, not the board's UART"
+            )
+        raise LenetMcuError(
+            f"{url} answered {valid_frames} protocol frames but no HELLO within {self.hello_timeout:g} s: "
+            "firmware speaks another protocol version?"
+        )
 
     def _accept_hello(self, frame: proto.Frame) -> proto.Hello:
         try:
             hello = proto.parse_hello(frame.body)
         except proto.FrameError as exc:
-            raise LenetMcuError(f"{self.link.url}: malformed HELLO ({exc}): firmware and host disagree on the protocol") from None
+            raise LenetMcuError(
+                f"{self.link.url}: malformed HELLO ({exc}): firmware and host disagree on the protocol"
+            ) from None
         if hello.protocol_version != proto.PROTOCOL_VERSION:
-            raise LenetMcuError(f"device speaks protocol {hello.protocol_version}, this host speaks {proto.PROTOCOL_VERSION}")
+            raise LenetMcuError(
+                f"device speaks protocol {hello.protocol_version}, this host speaks {proto.PROTOCOL_VERSION}"
+            )
         expected = self.expected_sha256[:16]
         if hello.model_sha256_prefix != expected:
             raise LenetMcuError(
                 f"stale firmware: the device runs model sha256 {hello.model_sha256_prefix}..., "
-                f"the artifacts model {TFLITE_MODEL} is {expected}...: rebuild and flash (lenet-mcu build, lenet-mcu flash)")
+                f"the artifacts model {TFLITE_MODEL} is {expected}...: rebuild and flash (lenet-mcu build, lenet-mcu flash)"
+            )
         if hello.output_count != self.output_count or hello.input_size != self.input_size:
             raise LenetMcuError(
                 f"device model has {hello.input_size} inputs / {hello.output_count} outputs, "
-                f"the references have {self.input_size} / {self.output_count}")
+                f"the references have {self.input_size} / {self.output_count}"
+            )
         if self.input_zero_point is not None and (
-                hello.input_zero_point != self.input_zero_point
-                or not np.isclose(hello.input_scale, self.input_scale, rtol=1e-6)):
+            hello.input_zero_point != self.input_zero_point
+            or not np.isclose(hello.input_scale, self.input_scale, rtol=1e-6)
+        ):
             raise LenetMcuError(
                 f"device input quantization (scale {hello.input_scale:g}, zero point {hello.input_zero_point}) "
-                f"differs from references.npz (scale {self.input_scale:g}, zero point {self.input_zero_point})")
+                f"differs from references.npz (scale {self.input_scale:g}, zero point {self.input_zero_point})"
+            )
         if self.hello is not None and (hello.runtime, hello.board) != (self.hello.runtime, self.hello.board):
-            raise LenetMcuError(f"device changed from {self.hello.runtime}/{self.hello.board} to "
-                                f"{hello.runtime}/{hello.board} during the run")
+            raise LenetMcuError(
+                f"device changed from {self.hello.runtime}/{self.hello.board} to "
+                f"{hello.runtime}/{hello.board} during the run"
+            )
         self.hello = hello
         return hello
 
     # -- inference stream -----------------------------------------------------
-    def run(self, work: WorkQueue | list[int], infer_body: Callable[[int], bytes], window: int,
-            on_result: Callable[[int, proto.Result], None], stop: threading.Event | None = None) -> None:
+    def run(
+        self,
+        work: WorkQueue | list[int],
+        infer_body: Callable[[int], bytes],
+        window: int,
+        on_result: Callable[[int, proto.Result], None],
+        stop: threading.Event | None = None,
+    ) -> None:
         """Send INFER for the images `work` deals out; call on_result once per image.
 
         Returns when `work` is finished (this device's and every other device's
@@ -271,13 +312,17 @@ class Device:
                 # Keep trying while the device still says something valid: then it is the link.
                 silent = now - self._last_frame_at
                 if silent > max(5.0, 3 * self.effective_timeout()):
-                    raise LenetMcuError(f"image {req.index}: the device stopped answering ({silent:.1f} s without a "
-                                        f"valid frame, {req.tries - 1} tries): it hangs; results so far are "
-                                        "checkpointed (reset the device, then verify --resume)")
+                    raise LenetMcuError(
+                        f"image {req.index}: the device stopped answering ({silent:.1f} s without a "
+                        f"valid frame, {req.tries - 1} tries): it hangs; results so far are "
+                        "checkpointed (reset the device, then verify --resume)"
+                    )
                 if req.tries > 10 * self.max_tries:
-                    raise LenetMcuError(f"image {req.index}: no valid answer after {req.tries - 1} tries: the link "
-                                        "corrupts too much; results so far are checkpointed (fix the cable or "
-                                        "lower --baud, then verify --resume)")
+                    raise LenetMcuError(
+                        f"image {req.index}: no valid answer after {req.tries - 1} tries: the link "
+                        "corrupts too much; results so far are checkpointed (fix the cable or "
+                        "lower --baud, then verify --resume)"
+                    )
             if req.tries > 1:
                 self.stats.retransmits += 1
             self._send(req.frame)
@@ -302,8 +347,10 @@ class Device:
                         open_[seq] = req
                         body = infer_body(index)
                         if proto.HEADER.size + len(body) > self.hello.max_payload:
-                            raise LenetMcuError(f"image {index}: INFER payload of {proto.HEADER.size + len(body)} "
-                                                f"bytes exceeds the device's max_payload {self.hello.max_payload}")
+                            raise LenetMcuError(
+                                f"image {index}: INFER payload of {proto.HEADER.size + len(body)} "
+                                f"bytes exceeds the device's max_payload {self.hello.max_payload}"
+                            )
                         req.frame = proto.encode_frame(proto.MsgType.INFER, seq, body)
                         send(req, now)
                     if not open_:
@@ -373,7 +420,9 @@ class Device:
                 self.stats.bad_frames_received += 1
                 return  # resent on timeout
             if result.outputs.size != self.output_count:
-                raise LenetMcuError(f"device answered {result.outputs.size} outputs for image {req.index}, expected {self.output_count}")
+                raise LenetMcuError(
+                    f"device answered {result.outputs.size} outputs for image {req.index}, expected {self.output_count}"
+                )
             del open_[frame.seq]
             self._resets_without_result = 0
             if req.tries == 1:  # a resent request's time says nothing about the link
@@ -394,7 +443,8 @@ class Device:
                         f"{self.link.url}: the device reset {self._resets_without_result} times in a row while "
                         f"INFER requests were open, without answering one: it resets when it infers (a crash in "
                         f"its runtime: stack or arena too small? see the emulator log or a debugger), "
-                        f"not a bad cable")
+                        f"not a bad cable"
+                    )
                 self.log(f"device reset detected (boot HELLO); resending {len(open_)} open requests")
                 self._accept_hello(frame)
                 self._forget_in_flight()
@@ -425,8 +475,9 @@ class Device:
             copy.rejections += 1
             if copy.rejections >= 3 and code in _FATAL_ERRORS:
                 name = proto.ErrorCode(code).name
-                raise LenetMcuError(f"device rejects INFER for image {copy.index} with ERROR {name} three times: "
-                                    + _FATAL_ERRORS[code])
+                raise LenetMcuError(
+                    f"device rejects INFER for image {copy.index} with ERROR {name} three times: " + _FATAL_ERRORS[code]
+                )
             if copy.copies == 0:
                 send(copy, time.monotonic())
         elif frame.type != proto.MsgType.STATS:
@@ -493,5 +544,6 @@ class Device:
             self._reader = proto.FrameReader()
             self.handshake()
             return
-        raise LenetMcuError(f"lost the link to {self.link.url} ({last}); results so far are checkpointed: "
-                            "rerun verify with --resume")
+        raise LenetMcuError(
+            f"lost the link to {self.link.url} ({last}); results so far are checkpointed: rerun verify with --resume"
+        )

@@ -4,6 +4,7 @@
 `loop://`. Reads never block longer than asked, so the verify loop can keep a
 window of requests in flight and still notice timeouts.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,10 @@ def check_url(url: str) -> None:
     scheme, sep, rest = url.partition("://")
     if not sep:
         if os.path.isdir(url):
-            raise LenetMcuError(f"--port {url} is a directory, expected a serial port such as /dev/ttyACM0 "
-                                "or a URL such as socket://HOST:PORT")
+            raise LenetMcuError(
+                f"--port {url} is a directory, expected a serial port such as /dev/ttyACM0 "
+                "or a URL such as socket://HOST:PORT"
+            )
         return
     if scheme in ("socket", "rfc2217"):
         hostport = rest.split("/", 1)[0].split("?", 1)[0]

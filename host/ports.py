@@ -4,6 +4,7 @@
 vendor:product id is in KNOWN_USB_IDS says what it is, so the right `--port`
 for `lenet-mcu verify` is easy to pick on any OS.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

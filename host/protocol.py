@@ -3,6 +3,7 @@
 Frames are COBS-encoded payloads with a CRC32 trailer and a 0x00 delimiter.
 This module knows bytes and messages only; links and retries live in verify.py.
 """
+
 from __future__ import annotations
 
 import enum
@@ -79,13 +80,13 @@ def decode_frame(encoded: bytes) -> Frame:
         raise FrameError(f"bad COBS: {exc}") from None
     if len(raw) < HEADER.size + CRC.size:
         raise FrameError(f"frame of {len(raw)} bytes is shorter than header + CRC")
-    payload, (crc,) = raw[:-CRC.size], CRC.unpack(raw[-CRC.size:])
+    payload, (crc,) = raw[: -CRC.size], CRC.unpack(raw[-CRC.size :])
     if zlib.crc32(payload) != crc:
         raise FrameError("CRC mismatch")
     version, msg_type, seq = HEADER.unpack_from(payload)
     if version != PROTOCOL_VERSION:
         raise FrameError(f"protocol version {version}, expected {PROTOCOL_VERSION}")
-    return Frame(msg_type, seq, payload[HEADER.size:])
+    return Frame(msg_type, seq, payload[HEADER.size :])
 
 
 class FrameReader:
@@ -164,10 +165,14 @@ class Hello:
 
     @property
     def tick_unit(self) -> str:
-        return {0: "TIM2 ticks (instructions under QEMU -icount shift=0)", 1: "CPU cycles (DWT)",
-                2: "nanoseconds (host test build)", 3: "SysTick ticks (CPU clock)",
-                4: "CMSDK timer ticks (peripheral clock)", 5: "nRF TIMER ticks (16 MHz)"}.get(
-            self.tick_kind, f"unknown tick kind {self.tick_kind}")
+        return {
+            0: "TIM2 ticks (instructions under QEMU -icount shift=0)",
+            1: "CPU cycles (DWT)",
+            2: "nanoseconds (host test build)",
+            3: "SysTick ticks (CPU clock)",
+            4: "CMSDK timer ticks (peripheral clock)",
+            5: "nRF TIMER ticks (16 MHz)",
+        }.get(self.tick_kind, f"unknown tick kind {self.tick_kind}")
 
 
 def _pack_str(s: str) -> bytes:
@@ -179,26 +184,77 @@ def _unpack_str(body: bytes, offset: int) -> tuple[str, int]:
     if offset >= len(body) or offset + 1 + body[offset] > len(body):
         raise FrameError("HELLO string runs past the end of the body")
     n = body[offset]
-    return body[offset + 1: offset + 1 + n].decode(errors="replace"), offset + 1 + n
+    return body[offset + 1 : offset + 1 + n].decode(errors="replace"), offset + 1 + n
 
 
 def pack_hello(h: Hello) -> bytes:
-    return _HELLO_FIXED.pack(
-        h.protocol_version, 1 if h.boot else 0, h.tick_kind, h.extra_encodings, h.tick_hz, h.ram_static_bytes,
-        h.arena_bytes, bytes.fromhex(h.model_sha256_prefix), h.input_scale, h.input_zero_point,
-        h.output_scale, h.output_zero_point, *h.input_dims, h.output_count, h.max_payload,
-    ) + _pack_str(h.board) + _pack_str(h.runtime)
+    return (
+        _HELLO_FIXED.pack(
+            h.protocol_version,
+            1 if h.boot else 0,
+            h.tick_kind,
+            h.extra_encodings,
+            h.tick_hz,
+            h.ram_static_bytes,
+            h.arena_bytes,
+            bytes.fromhex(h.model_sha256_prefix),
+            h.input_scale,
+            h.input_zero_point,
+            h.output_scale,
+            h.output_zero_point,
+            *h.input_dims,
+            h.output_count,
+            h.max_payload,
+        )
+        + _pack_str(h.board)
+        + _pack_str(h.runtime)
+    )
 
 
 def parse_hello(body: bytes) -> Hello:
     if len(body) < _HELLO_FIXED.size:
         raise FrameError(f"HELLO body of {len(body)} bytes, expected at least {_HELLO_FIXED.size}")
-    (ver, flags, tick_kind, extra_encodings, tick_hz, ram, arena, sha, in_scale, in_zp, out_scale, out_zp,
-     n, h, w, c, out_count, max_payload) = _HELLO_FIXED.unpack_from(body)
+    (
+        ver,
+        flags,
+        tick_kind,
+        extra_encodings,
+        tick_hz,
+        ram,
+        arena,
+        sha,
+        in_scale,
+        in_zp,
+        out_scale,
+        out_zp,
+        n,
+        h,
+        w,
+        c,
+        out_count,
+        max_payload,
+    ) = _HELLO_FIXED.unpack_from(body)
     board, off = _unpack_str(body, _HELLO_FIXED.size)
     runtime, _ = _unpack_str(body, off)
-    return Hello(ver, bool(flags & 1), tick_kind, tick_hz, ram, arena, sha.hex(), in_scale, in_zp,
-                 out_scale, out_zp, (n, h, w, c), out_count, max_payload, board, runtime, extra_encodings)
+    return Hello(
+        ver,
+        bool(flags & 1),
+        tick_kind,
+        tick_hz,
+        ram,
+        arena,
+        sha.hex(),
+        in_scale,
+        in_zp,
+        out_scale,
+        out_zp,
+        (n, h, w, c),
+        out_count,
+        max_payload,
+        board,
+        runtime,
+        extra_encodings,
+    )
 
 
 @dataclass(frozen=True)
@@ -279,7 +335,7 @@ def parse_profile(frame: Frame) -> ProfileLayer:
         raise FrameError(f"PROFILE body format {fmt}, expected {PROFILE_FORMAT}")
     if len(body) != _PROFILE_HEAD.size + n or index >= count:
         raise FrameError(f"PROFILE body of {len(body)} bytes for layer {index} of {count} is malformed")
-    return ProfileLayer(index, count, ticks, body[_PROFILE_HEAD.size:].decode(errors="replace"))
+    return ProfileLayer(index, count, ticks, body[_PROFILE_HEAD.size :].decode(errors="replace"))
 
 
 def parse_error(frame: Frame) -> int:
@@ -289,6 +345,7 @@ def parse_error(frame: Frame) -> int:
 
 
 # --- INFER ----------------------------------------------------------------
+
 
 def rle_encode(tensor: np.ndarray, fill: int) -> bytes:
     """Runs of `skip` fill elements followed by `count` literals (docs/protocol.md)."""
@@ -323,7 +380,7 @@ def rle_decode(body: bytes, size: int) -> np.ndarray:
         pos += skip
         if pos + count > size or i + count > len(body):
             raise FrameError("RLE runs past the tensor or the body")
-        out[pos:pos + count] = np.frombuffer(body[i:i + count], dtype=np.int8)
+        out[pos : pos + count] = np.frombuffer(body[i : i + count], dtype=np.int8)
         pos += count
         i += count
     if pos != size:

@@ -23,6 +23,7 @@ probe. Only without /proc does it fall back to a connect probe.
 With `icount=True` (-icount shift=0) TIM2 advances one tick per guest
 instruction, so the firmware's RESULT ticks count instructions exactly.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,14 +52,30 @@ SETTLE_S = 0.3
 
 # --- the command line and the process ------------------------------------------
 
-def command(elf: str | os.PathLike, port: int, icount: bool = True, *, machine: str = DEFAULT_MACHINE,
-            extra_args: tuple[str, ...] = (), qemu: str = QEMU) -> list[str]:
+
+def command(
+    elf: str | os.PathLike,
+    port: int,
+    icount: bool = True,
+    *,
+    machine: str = DEFAULT_MACHINE,
+    extra_args: tuple[str, ...] = (),
+    qemu: str = QEMU,
+) -> list[str]:
     """The emulator command line: `machine` with USART1 on TCP `port` of 127.0.0.1."""
     cmd = [qemu, "-M", machine, "-nographic"]
     if icount:
         cmd += ["-icount", "shift=0"]  # one TIM2 tick per instruction: deterministic tick counts
-    cmd += ["-semihosting", "-kernel", str(elf),
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on", "-monitor", "none", *extra_args]
+    cmd += [
+        "-semihosting",
+        "-kernel",
+        str(elf),
+        "-serial",
+        f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on",
+        "-monitor",
+        "none",
+        *extra_args,
+    ]
     return cmd
 
 
@@ -127,8 +144,9 @@ def _check_installed(qemu: str) -> None:
 
 
 def _launch(cmd: list[str], log) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, close_fds=True)
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+    )
 
 
 def _wait_listening(proc: subprocess.Popen, port: int, timeout: float) -> bool:
@@ -158,12 +176,20 @@ def _what_qemu_said(text: str, returncode: int | None) -> str:
 
 # --- attached: lives and dies with this process ----------------------------------
 
+
 class QemuBoard:
     """One QEMU instance running `elf`; serial link at `.url` once started."""
 
-    def __init__(self, elf: str | os.PathLike, icount: bool = True, *, qemu: str = QEMU,
-                 machine: str = DEFAULT_MACHINE, log_path: str | os.PathLike | None = None,
-                 extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        elf: str | os.PathLike,
+        icount: bool = True,
+        *,
+        qemu: str = QEMU,
+        machine: str = DEFAULT_MACHINE,
+        log_path: str | os.PathLike | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.elf = Path(elf)
         self.icount = icount
         self.qemu = qemu
@@ -245,6 +271,7 @@ class QemuBoard:
 
 # --- detached: `lenet-mcu flash` ... `lenet-mcu stop` ------------------------------
 
+
 def read_state(state_file: Path) -> dict | None:
     """The state file of a detached QEMU; None if there is none or it is unreadable."""
     state_file = Path(state_file)
@@ -269,8 +296,9 @@ def _is_that_qemu(state: dict) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True  # no /proc: trust the pid
-    return any(QEMU.encode() in arg for arg in cmdline) and \
-        f"127.0.0.1:{state.get('port')}".encode() in b" ".join(cmdline)
+    return any(QEMU.encode() in arg for arg in cmdline) and f"127.0.0.1:{state.get('port')}".encode() in b" ".join(
+        cmdline
+    )
 
 
 def running_detached(state_file: Path) -> dict | None:
@@ -282,9 +310,17 @@ def running_detached(state_file: Path) -> dict | None:
     return None
 
 
-def start_detached(state_file: Path, log_file: Path, elf: Path, icount: bool = True, boot_timeout: float = 10.0,
-                   port: int | None = None, machine: str = DEFAULT_MACHINE, extra_args: tuple[str, ...] = (),
-                   **record) -> dict:
+def start_detached(
+    state_file: Path,
+    log_file: Path,
+    elf: Path,
+    icount: bool = True,
+    boot_timeout: float = 10.0,
+    port: int | None = None,
+    machine: str = DEFAULT_MACHINE,
+    extra_args: tuple[str, ...] = (),
+    **record,
+) -> dict:
     """Start QEMU detached, wait until its serial port listens, write the state file.
 
     `port` fixes the TCP port (default: a free one), e.g. to restart the emulator
@@ -300,9 +336,20 @@ def start_detached(state_file: Path, log_file: Path, elf: Path, icount: bool = T
         cmd = command(elf, port, icount, machine=machine, extra_args=extra_args)
         with open(log_file, "wb") as log:
             proc = _launch(cmd, log)
-        state = {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
-                 "elf": str(elf), "elf_sha256": sha256_file(elf), "icount": icount, "machine": machine,
-                 "command": cmd, "log": str(log_file), "started_at": time.time(), **record}
+        state = {
+            "pid": proc.pid,
+            "pgid": proc.pid,
+            "port": port,
+            "url": f"socket://127.0.0.1:{port}",
+            "elf": str(elf),
+            "elf_sha256": sha256_file(elf),
+            "icount": icount,
+            "machine": machine,
+            "command": cmd,
+            "log": str(log_file),
+            "started_at": time.time(),
+            **record,
+        }
         try:
             # Written at once: if this process dies while waiting, `stop` still finds the emulator.
             write_json(state_file, state)
@@ -337,6 +384,7 @@ def stop_detached(state_file: Path) -> dict | None:
 
 
 # --- talking to a fresh emulator (tests, benchmarks) --------------------------------
+
 
 def read_available(ser, wait: float = 0.05, limit: int = 65536) -> bytes:
     """Up to `limit` bytes: waits at most `wait` s for the first, then takes

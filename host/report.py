@@ -2,6 +2,7 @@
 
 Everything is written atomically into artifacts/verify/.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,15 +42,24 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
     per_class = {}
     for c in range(classes):
         mask = labels == c
-        per_class[str(c)] = {"images": int(mask.sum()), "correct": int((dev_pred[mask] == c).sum()),
-                             "accuracy": _rate(int((dev_pred[mask] == c).sum()), int(mask.sum()))}
+        per_class[str(c)] = {
+            "images": int(mask.sum()),
+            "correct": int((dev_pred[mask] == c).sum()),
+            "accuracy": _rate(int((dev_pred[mask] == c).sum()), int(mask.sum())),
+        }
     misclassified = idx[dev_pred != labels]
 
     tick_stats = None
     if n:
-        tick_stats = {"unit": hello.tick_unit, "tick_kind": hello.tick_kind, "tick_hz": hello.tick_hz,
-                      "min": int(ticks.min()), "median": float(np.median(ticks)), "max": int(ticks.max()),
-                      "mean": float(ticks.mean())}
+        tick_stats = {
+            "unit": hello.tick_unit,
+            "tick_kind": hello.tick_kind,
+            "tick_hz": hello.tick_hz,
+            "min": int(ticks.min()),
+            "median": float(np.median(ticks)),
+            "max": int(ticks.max()),
+            "mean": float(ticks.mean()),
+        }
         if hello.tick_hz:
             # Real time only on silicon: QEMU does not model the clock tree, so there
             # tick_hz is the 16 MHz HSI fallback and the ticks are instructions.
@@ -62,9 +72,11 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
             per_tick = board.counter.instructions_per_tick
             tick_stats["instructions_per_tick_under_qemu"] = per_tick
             tick_stats["instructions_under_qemu"] = {
-                "min": round(int(ticks.min()) * per_tick), "median": round(float(np.median(ticks)) * per_tick),
-                "max": round(int(ticks.max()) * per_tick), "resolution": per_tick}
-
+                "min": round(int(ticks.min()) * per_tick),
+                "median": round(float(np.median(ticks)) * per_tick),
+                "max": round(int(ticks.max()) * per_tick),
+                "resolution": per_tick,
+            }
 
     s_images, s_seconds = session["images"], session["seconds"]
     wire = None
@@ -85,12 +97,22 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
         "images": n,
         "images_requested": total,
         "images_in_test_set": refs.count,
-        "model": {"file": "lenet5_int8.tflite", "sha256": model_sha256,
-                  "device_sha256_prefix": hello.model_sha256_prefix},
-        "device": {"board": hello.board, "runtime": hello.runtime, "tick_unit": hello.tick_unit,
-                   "tick_hz": hello.tick_hz, "ram_static_bytes": hello.ram_static_bytes,
-                   "arena_bytes": hello.arena_bytes, "max_payload": hello.max_payload,
-                   "input_dims": list(hello.input_dims), "output_count": hello.output_count},
+        "model": {
+            "file": "lenet5_int8.tflite",
+            "sha256": model_sha256,
+            "device_sha256_prefix": hello.model_sha256_prefix,
+        },
+        "device": {
+            "board": hello.board,
+            "runtime": hello.runtime,
+            "tick_unit": hello.tick_unit,
+            "tick_hz": hello.tick_hz,
+            "ram_static_bytes": hello.ram_static_bytes,
+            "arena_bytes": hello.arena_bytes,
+            "max_payload": hello.max_payload,
+            "input_dims": list(hello.input_dims),
+            "output_count": hello.output_count,
+        },
         "decision": rule_name(refs.smallest_wins),
         "accuracy": {
             "device": _rate(int((dev_pred == labels).sum()), n),
@@ -110,8 +132,10 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
             "bytes_differing": int((diff_tflm > 0).sum()),
             "max_abs_difference": int(diff_tflm.max()) if n else 0,
             "first_differing_images": idx[differ_tflm][:20].tolist(),
-            "vs_host_tflite_int8": {"images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,
-                                    "max_abs_difference": int(diff_tflite.max()) if n else 0},
+            "vs_host_tflite_int8": {
+                "images_differing": int((diff_tflite.max(axis=1) > 0).sum()) if n else 0,
+                "max_abs_difference": int(diff_tflite.max()) if n else 0,
+            },
             # The device reports its own class; it must be the first maximum of its outputs
             # (the first minimum for an RBF model's distances).
             "device_argmax_inconsistent": int((dev_pred != refs.predict(outputs)).sum()) if n else 0,
@@ -124,8 +148,14 @@ def build_report(refs, records: dict, total: int, hello: proto.Hello, model_sha2
             "window": session["window"],
             "wire": wire,
         },
-        "link": dict(session["link"], url=session["url"], baud=session["baud"], resumed=session["resumed"],
-                     bytes_out=session["bytes_out"], bytes_in=session["bytes_in"]),
+        "link": dict(
+            session["link"],
+            url=session["url"],
+            baud=session["baud"],
+            resumed=session["resumed"],
+            bytes_out=session["bytes_out"],
+            bytes_in=session["bytes_in"],
+        ),
         "device_stats": session.get("device_stats"),
         # Ticks per layer of one inference (PROFILE_REQUEST), or None if the firmware cannot profile.
         "profile": session.get("profile"),
@@ -142,9 +172,11 @@ def _pct(x) -> str:
 
 def render_markdown(rep: dict) -> str:
     dev, acc, agr, bx = rep["device"], rep["accuracy"], rep["agreement"], rep["bitexact"]
-    verdict = {"pass": "PASS: every output byte equals the TFLM reference",
-               "fail": f"FAIL: {bx['images_differing']} images differ from the TFLM reference",
-               "incomplete": "INCOMPLETE: not every requested image was checked"}[rep["result"]]
+    verdict = {
+        "pass": "PASS: every output byte equals the TFLM reference",
+        "fail": f"FAIL: {bx['images_differing']} images differ from the TFLM reference",
+        "incomplete": "INCOMPLETE: not every requested image was checked",
+    }[rep["result"]]
     lines = [
         "# On-device verification",
         "",
@@ -169,40 +201,62 @@ def render_markdown(rep: dict) -> str:
     ]
     t = rep["ticks"]
     if t:
-        lines.append(f"| ticks per inference (min / median / max) | {t['min']} / {t['median']:.0f} / {t['max']} {t['unit']} |")
+        lines.append(
+            f"| ticks per inference (min / median / max) | {t['min']} / {t['median']:.0f} / {t['max']} {t['unit']} |"
+        )
     th = rep["throughput"]
     if th["images_per_second"]:
-        lines.append(f"| throughput this session | {th['images_per_second']:.1f} images/s "
-                     f"({th['session_images']} images in {th['session_seconds']:.1f} s, window {th['window']}) |")
+        lines.append(
+            f"| throughput this session | {th['images_per_second']:.1f} images/s "
+            f"({th['session_images']} images in {th['session_seconds']:.1f} s, window {th['window']}) |"
+        )
     if th["wire"]:
         w = th["wire"]
-        lines.append(f"| bytes on the wire per image (to / from device) | {w['bytes_to_device_per_image']:.1f} / "
-                     f"{w['bytes_from_device_per_image']:.1f} |")
-        lines.append(f"| link time at 115200 baud, all {rep['images_in_test_set']} images | "
-                     f"{w['uart_115200_seconds_for_all']:.0f} s (transfer only) |")
+        lines.append(
+            f"| bytes on the wire per image (to / from device) | {w['bytes_to_device_per_image']:.1f} / "
+            f"{w['bytes_from_device_per_image']:.1f} |"
+        )
+        lines.append(
+            f"| link time at 115200 baud, all {rep['images_in_test_set']} images | "
+            f"{w['uart_115200_seconds_for_all']:.0f} s (transfer only) |"
+        )
     link = rep["link"]
-    lines.append(f"| link events | {link['retransmits']} resends, {link['timeouts']} timeouts, "
-                 f"{link['bad_frames_received']} bad frames, {link['duplicates_dropped']} duplicates dropped, "
-                 f"{link['resets_detected']} device resets |")
+    lines.append(
+        f"| link events | {link['retransmits']} resends, {link['timeouts']} timeouts, "
+        f"{link['bad_frames_received']} bad frames, {link['duplicates_dropped']} duplicates dropped, "
+        f"{link['resets_detected']} device resets |"
+    )
     ds = rep.get("device_stats")
     if ds:
-        lines.append(f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
-                     f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |")
+        lines.append(
+            f"| device counters | stack peak {ds['stack_peak_bytes']} of {ds['stack_size_bytes']} B, "
+            f"{ds['frames_ok']} frames answered, {ds['frames_bad']} errors, {ds['rx_dropped']} bytes dropped |"
+        )
     lines += profile_markdown(rep.get("profile"))
     devices = rep.get("devices") or []
     if len(devices) > 1:
-        lines += ["", "## Devices", "", "| device | board / runtime | images | images/s | resends | stopped |",
-                  "|---|---|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "## Devices",
+            "",
+            "| device | board / runtime | images | images/s | resends | stopped |",
+            "|---|---|---:|---:|---:|---|",
+        ]
         for d in devices:
             rate = f"{d['images_per_second']:.1f}" if d["images_per_second"] else "n/a"
-            lines.append(f"| `{d['url']}` | {d['board']} / {d['runtime']} | {d['images']} | {rate} | "
-                         f"{d['link']['retransmits']} | {d['stopped'] or ''} |")
+            lines.append(
+                f"| `{d['url']}` | {d['board']} / {d['runtime']} | {d['images']} | {rate} | "
+                f"{d['link']['retransmits']} | {d['stopped'] or ''} |"
+            )
     lines += ["", "## Per-class accuracy", "", "| class | images | correct | accuracy |", "|---:|---:|---:|---:|"]
     for c, pc in acc["per_class"].items():
         lines.append(f"| {c} | {pc['images']} | {pc['correct']} | {_pct(pc['accuracy'])} |")
     lines += ["", "![confusion matrix](confusion.png)", "", "![misclassified digits](misclassified.png)", ""]
     if bx["first_differing_images"]:
-        lines += [f"First images whose outputs differ from TFLM: {', '.join(map(str, bx['first_differing_images']))}", ""]
+        lines += [
+            f"First images whose outputs differ from TFLM: {', '.join(map(str, bx['first_differing_images']))}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -211,11 +265,17 @@ def profile_markdown(profile: dict | None) -> list[str]:
     if not profile:
         return []
     total = sum(layer["ticks"] for layer in profile["layers"])
-    lines = ["", "## Ticks per layer", "",
-             f"One inference (test image {profile['image']}) through the firmware's per-layer profile; "
-             f"the layers sum to {total} of the {profile['total_ticks']} ticks of that run "
-             f"(the rest is the calls and the timer reads).", "",
-             "| layer | ticks | share |", "|---|---:|---:|"]
+    lines = [
+        "",
+        "## Ticks per layer",
+        "",
+        f"One inference (test image {profile['image']}) through the firmware's per-layer profile; "
+        f"the layers sum to {total} of the {profile['total_ticks']} ticks of that run "
+        f"(the rest is the calls and the timer reads).",
+        "",
+        "| layer | ticks | share |",
+        "|---|---:|---:|",
+    ]
     for layer in profile["layers"]:
         lines.append(f"| {layer['name']} | {layer['ticks']} | {layer['ticks'] / max(total, 1):.1%} |")
     lines += ["", "![ticks per layer](profile.png)"]
@@ -226,16 +286,24 @@ def write_reports(out_dir: Path, rep: dict, images: np.ndarray, refs, records: d
     out_dir = Path(out_dir)
     write_json(out_dir / "report.json", rep)
     write_text(out_dir / "report.md", render_markdown(rep))
-    write_bytes(out_dir / "confusion.png",
-                plots.confusion_png(np.array(rep["confusion_matrix"]), xlabel="predicted on device"))
+    write_bytes(
+        out_dir / "confusion.png", plots.confusion_png(np.array(rep["confusion_matrix"]), xlabel="predicted on device")
+    )
     if rep.get("profile"):
         prof = rep["profile"]
-        write_bytes(out_dir / "profile.png", plots.layer_ticks_png(
-            [layer["name"] for layer in prof["layers"]], {"device": [layer["ticks"] for layer in prof["layers"]]},
-            f"Ticks per layer (test image {prof['image']})", (rep.get("ticks") or {}).get("unit", "ticks")))
+        write_bytes(
+            out_dir / "profile.png",
+            plots.layer_ticks_png(
+                [layer["name"] for layer in prof["layers"]],
+                {"device": [layer["ticks"] for layer in prof["layers"]]},
+                f"Ticks per layer (test image {prof['image']})",
+                (rep.get("ticks") or {}).get("unit", "ticks"),
+            ),
+        )
     preds = {i: r.argmax for i, r in records.items()}
-    write_bytes(out_dir / "misclassified.png",
-                plots.misclassified_png(images, refs.labels, preds, rep["misclassified_images"]))
+    write_bytes(
+        out_dir / "misclassified.png", plots.misclassified_png(images, refs.labels, preds, rep["misclassified_images"])
+    )
 
 
 def summary(rep: dict) -> dict:
@@ -279,7 +347,11 @@ def summary_lines(rep: dict, artifacts: Path | None = None) -> list[str]:
         on = f" on {len(devices)} devices" if len(devices) > 1 else ""
         lines.append(f"{th['images_per_second']:.1f} images/s{on}{where}")
         if len(devices) > 1:
-            lines.append("per device: " + ", ".join(
-                f"{d['url']} {d['images']} images" + (f" (stopped: {d['stopped']})" if d["stopped"] else "")
-                for d in devices))
+            lines.append(
+                "per device: "
+                + ", ".join(
+                    f"{d['url']} {d['images']} images" + (f" (stopped: {d['stopped']})" if d["stopped"] else "")
+                    for d in devices
+                )
+            )
     return lines

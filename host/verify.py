@@ -6,6 +6,7 @@ is numpy + pyserial: no TensorFlow, so a host-only install can run it.
 
 Entry point for other code: `run_verify(artifacts, port=None, ...)`.
 """
+
 from __future__ import annotations
 
 import sys
@@ -51,9 +52,11 @@ def resolve_ports(artifacts: Path, ports, devices: int) -> list[str]:
 
     state = flash.running_qemu(artifacts)
     if state is None:
-        raise LenetMcuError(f"no --port given and no QEMU running for {artifacts} "
-                            "(start one with `lenet-mcu flash --target qemu`, pass --port URL, "
-                            "or --devices N to start N emulators)")
+        raise LenetMcuError(
+            f"no --port given and no QEMU running for {artifacts} "
+            "(start one with `lenet-mcu flash --target qemu`, pass --port URL, "
+            "or --devices N to start N emulators)"
+        )
     return [state["url"]]
 
 
@@ -90,11 +93,16 @@ class _Shard:
     def summary(self, baud: int) -> dict:
         hello = self.device.hello
         return {
-            "url": self.url, "baud": baud, "window": self.window,
-            "board": hello.board if hello else None, "runtime": hello.runtime if hello else None,
-            "images": self.images, "seconds": self.seconds,
+            "url": self.url,
+            "baud": baud,
+            "window": self.window,
+            "board": hello.board if hello else None,
+            "runtime": hello.runtime if hello else None,
+            "images": self.images,
+            "seconds": self.seconds,
             "images_per_second": self.images / self.seconds if self.seconds > 0 and self.images else None,
-            "bytes_out": self.link.bytes_out - self.bytes0[0], "bytes_in": self.link.bytes_in - self.bytes0[1],
+            "bytes_out": self.link.bytes_out - self.bytes0[0],
+            "bytes_in": self.link.bytes_in - self.bytes0[1],
             "link": self.device.stats.as_dict(),
             "device_stats": self.device_stats.__dict__ if self.device_stats else None,
             "stopped": str(self.error) if self.error else None,
@@ -114,12 +122,27 @@ def _merge_link_stats(dicts: list[dict]) -> dict:
     return out
 
 
-def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = None,
-               resume: bool = False, data_dir=None, window: int | None = None, timeout: float = 2.0,
-               hello_timeout: float = 10.0, progress: bool = True, reports: bool = True,
-               on_result: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
-               devices: int = 0, elf=None, machine: str | None = None, icount: bool = True,
-               ctx: bool = True, board: str | None = None) -> dict:
+def run_verify(
+    artifacts,
+    port=None,
+    baud: int = 115200,
+    limit: int | None = None,
+    resume: bool = False,
+    data_dir=None,
+    window: int | None = None,
+    timeout: float = 2.0,
+    hello_timeout: float = 10.0,
+    progress: bool = True,
+    reports: bool = True,
+    on_result: Callable[[int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    devices: int = 0,
+    elf=None,
+    machine: str | None = None,
+    icount: bool = True,
+    ctx: bool = True,
+    board: str | None = None,
+) -> dict:
     """Run the serial check on one or several devices; return the report dict (also written to artifacts/verify/).
 
     `port`: one URL or a list of them. `devices`: start that many emulated boards
@@ -160,18 +183,29 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                 raise LenetMcuError("--devices needs the firmware to run (the ELF of `lenet-mcu build`)")
             record = boards.get(board) if board else None
             for k in range(devices):
-                emulator = QemuBoard(elf, icount=icount,
-                                     machine=machine or (record.qemu_machine if record else DEFAULT_MACHINE),
-                                     extra_args=record.qemu_options if record else (),
-                                     log_path=out_dir / f"qemu-{k}.log")
+                emulator = QemuBoard(
+                    elf,
+                    icount=icount,
+                    machine=machine or (record.qemu_machine if record else DEFAULT_MACHINE),
+                    extra_args=record.qemu_options if record else (),
+                    log_path=out_dir / f"qemu-{k}.log",
+                )
                 stack.enter_context(emulator)
                 urls.append(emulator.url)
         shards: list[_Shard] = []
         for url in urls:
             link = stack.enter_context(Link(url, baud))
-            device = Device(link, sha, refs.output_count, int(inputs[0].size), refs.input_scale,
-                            refs.input_zero_point, timeout=timeout, hello_timeout=hello_timeout,
-                            log=lambda msg, url=url: log(f"{url}: {msg}" if len(urls) > 1 else msg))
+            device = Device(
+                link,
+                sha,
+                refs.output_count,
+                int(inputs[0].size),
+                refs.input_scale,
+                refs.input_zero_point,
+                timeout=timeout,
+                hello_timeout=hello_timeout,
+                log=lambda msg, url=url: log(f"{url}: {msg}" if len(urls) > 1 else msg),
+            )
             shards.append(_Shard(url, link, device, window or default_window(url)))
         # Every device says HELLO before the checkpoint or the reports are touched:
         # a stale device changes nothing.
@@ -179,8 +213,10 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         for shard in shards:
             expected = board or _emulated_board(artifacts, shard.url)
             if expected and shard.device.hello.board != expected:
-                raise LenetMcuError(f"{shard.url} is a {shard.device.hello.board} device, expected board {expected}: "
-                                    f"flash the {expected} firmware or pass --board {shard.device.hello.board}")
+                raise LenetMcuError(
+                    f"{shard.url} is a {shard.device.hello.board} device, expected board {expected}: "
+                    f"flash the {expected} firmware or pass --board {shard.device.hello.board}"
+                )
         hello = shards[0].device.hello
         bodies = _InferBodies(inputs, fill, hello.input_dims, log)
         ckpt_path = out_dir / CHECKPOINT_FILE
@@ -203,14 +239,17 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                     try:
                         added = ckpt.add(Record(index, result.ticks, result.argmax, result.outputs))
                     except OSError as exc:
-                        raise LenetMcuError(f"cannot write the checkpoint {ckpt_path}: {exc.strerror}; the "
-                                            f"{len(ckpt.records) - 1} results before are kept: free the space, "
-                                            "then verify --resume") from None
+                        raise LenetMcuError(
+                            f"cannot write the checkpoint {ckpt_path}: {exc.strerror}; the "
+                            f"{len(ckpt.records) - 1} results before are kept: free the space, "
+                            "then verify --resume"
+                        ) from None
                     if added:
                         shard.images += 1
                         bar.update(1)
                         if on_result is not None:
                             on_result(index)
+
             return got
 
         def serve(shard: _Shard) -> None:
@@ -227,8 +266,9 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
                 shard.seconds = time.monotonic() - t0
 
         t0 = time.monotonic()
-        threads = [threading.Thread(target=serve, args=(shard,), name=f"verify {shard.url}", daemon=True)
-                   for shard in shards]
+        threads = [
+            threading.Thread(target=serve, args=(shard,), name=f"verify {shard.url}", daemon=True) for shard in shards
+        ]
         try:
             for t in threads:
                 t.start()
@@ -242,8 +282,10 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
             for t in threads:
                 t.join(5)
             bar.close()
-            log(f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
-                f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}")
+            log(
+                f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
+                f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}"
+            )
             raise
         finally:
             bar.close()
@@ -252,8 +294,10 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         if not work.finished():
             first = next((e for e in failures if not isinstance(e, LenetMcuError)), failures[0] if failures else None)
             if isinstance(first, KeyboardInterrupt):
-                log(f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
-                    f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}")
+                log(
+                    f"interrupted: {len(ckpt.records)} results are kept in {ckpt_path}; "
+                    f"finish with `lenet-mcu verify --resume`{f' --devices {devices}' if devices else ''}"
+                )
             if first is not None:
                 raise first
         for shard in shards:
@@ -266,23 +310,35 @@ def run_verify(artifacts, port=None, baud: int = 115200, limit: int | None = Non
         records = {i: r for i, r in ckpt.records.items() if i < total}
         per_device = [s.summary(baud) for s in shards]
     session = {
-        "url": " ".join(urls), "baud": baud, "window": per_device[0]["window"], "timeout_s": timeout,
-        "images": sum(d["images"] for d in per_device), "seconds": elapsed,
-        "bytes_out": sum(d["bytes_out"] for d in per_device), "bytes_in": sum(d["bytes_in"] for d in per_device),
-        "link": _merge_link_stats([d["link"] for d in per_device]), "resumed": resume,
-        "device_stats": per_device[0]["device_stats"], "devices": per_device, "profile": profile,
+        "url": " ".join(urls),
+        "baud": baud,
+        "window": per_device[0]["window"],
+        "timeout_s": timeout,
+        "images": sum(d["images"] for d in per_device),
+        "seconds": elapsed,
+        "bytes_out": sum(d["bytes_out"] for d in per_device),
+        "bytes_in": sum(d["bytes_in"] for d in per_device),
+        "link": _merge_link_stats([d["link"] for d in per_device]),
+        "resumed": resume,
+        "device_stats": per_device[0]["device_stats"],
+        "devices": per_device,
+        "profile": profile,
     }
     rep = report_mod.build_report(refs, records, total, hello, sha, session)
     if reports:
         try:
             report_mod.write_reports(out_dir, rep, images, refs, records)
         except OSError as exc:
-            raise LenetMcuError(f"cannot write the report into {out_dir}: {exc.strerror}; the results are "
-                                f"kept in {ckpt_path} (verify --resume writes the report)") from None
+            raise LenetMcuError(
+                f"cannot write the report into {out_dir}: {exc.strerror}; the results are "
+                f"kept in {ckpt_path} (verify --resume writes the report)"
+            ) from None
     bitexact = rep["bitexact"]
     if bitexact["images_differing"]:
-        raise VerifyFailed(f"{bitexact['images_differing']} of {rep['images']} images differ from the TFLM reference "
-                           f"(largest difference {bitexact['max_abs_difference']}); see {out_dir / 'report.md'}")
+        raise VerifyFailed(
+            f"{bitexact['images_differing']} of {rep['images']} images differ from the TFLM reference "
+            f"(largest difference {bitexact['max_abs_difference']}); see {out_dir / 'report.md'}"
+        )
     return rep
 
 
@@ -319,7 +375,7 @@ class _InferBodies:
         t0 = time.monotonic()
         start, size = 0, self.FIRST_CHUNK
         while start < len(indices) and not self._stop.is_set():
-            chunk = indices[start:start + size]
+            chunk = indices[start : start + size]
             codes = ctx_code.encode_batch(self.inputs[chunk], self.fill, self.width)
             self.ctx.update(zip(chunk, codes, strict=True))
             start, size = start + size, self.CHUNK
@@ -364,9 +420,13 @@ def _profile(shards, bodies, refs, log, index: int = 0) -> dict | None:
             log("the firmware gives no per-layer profile")
             return None
         layers, result = answer
-        return {"image": index, "device": shard.url, "total_ticks": result.ticks,
-                "outputs_equal_tflm": bool(np.array_equal(result.outputs, refs.tflm_int8[index])),
-                "layers": [{"name": layer.name, "ticks": layer.ticks} for layer in layers]}
+        return {
+            "image": index,
+            "device": shard.url,
+            "total_ticks": result.ticks,
+            "outputs_equal_tflm": bool(np.array_equal(result.outputs, refs.tflm_int8[index])),
+            "layers": [{"name": layer.name, "ticks": layer.ticks} for layer in layers],
+        }
     return None
 
 

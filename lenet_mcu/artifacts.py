@@ -15,6 +15,7 @@ Every file is written atomically (lenet_mcu.atomic). The manifest records the
 sha256 and size of every artifact, the config, the seed, the library versions
 and a summary of each finished stage.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -48,8 +49,19 @@ RUNTIMES = ("native", "tflm")
 
 #: Files and folders in the artifacts folder that are not artifacts.
 _NOT_ARTIFACTS = {MANIFEST, TRAINING_CHECKPOINTS}
-_VERSIONED = ("lenet-mcu", "numpy", "tensorflow-cpu", "tensorflow", "keras", "tflite-runtime", "ai-edge-litert",
-              "tflite-micro", "tflite", "click", "matplotlib")
+_VERSIONED = (
+    "lenet-mcu",
+    "numpy",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "tflite-runtime",
+    "ai-edge-litert",
+    "tflite-micro",
+    "tflite",
+    "click",
+    "matplotlib",
+)
 
 
 def check_runtime(runtime: str) -> str:
@@ -107,8 +119,9 @@ def read_manifest(artifacts: Path) -> dict:
         raise LenetMcuError(f"manifest {path} is not valid JSON ({exc}); delete it or the artifacts folder") from None
 
 
-def update_manifest(artifacts: Path, config=None, stage: str | None = None, summary: dict | None = None,
-                    **top_level) -> dict:
+def update_manifest(
+    artifacts: Path, config=None, stage: str | None = None, summary: dict | None = None, **top_level
+) -> dict:
     """Record a finished stage (and the PipelineConfig, if given), rehash every artifact,
     write manifest.json atomically. Keyword arguments set top-level entries."""
     artifacts = Path(artifacts)
@@ -118,8 +131,10 @@ def update_manifest(artifacts: Path, config=None, stage: str | None = None, summ
         manifest["seed"] = config.seed
     if stage is not None:
         stages = manifest.setdefault("stages", {})
-        stages[stage] = {**(summary or {}),
-                         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        stages[stage] = {
+            **(summary or {}),
+            "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
     manifest.update(top_level)
     manifest["versions"] = library_versions()
     manifest["artifacts"] = artifact_hashes(artifacts)

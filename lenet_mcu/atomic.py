@@ -3,6 +3,7 @@
 Everything is written to a temporary file in the destination folder and moved
 into place with os.replace(), which is atomic on POSIX file systems.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,8 +11,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 
 @contextlib.contextmanager

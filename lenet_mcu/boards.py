@@ -13,6 +13,7 @@ C: the core, the memory the firmware may use, the emulator that runs it, the
 serial port, the cost counter and what one tick of it means, and the tools
 that program the real board. See firmware/README.md, "Adding a board".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,10 +32,10 @@ class Counter:
     """The timer the firmware reads around each inference (RESULT ticks)."""
 
     name: str
-    tick_kind: int      # the HELLO tick kind the firmware reports
-    bits: int           # counter width: one measurement spans at most 2**bits - 1 ticks
+    tick_kind: int  # the HELLO tick kind the firmware reports
+    bits: int  # counter width: one measurement spans at most 2**bits - 1 ticks
     emulated_hz: float  # its rate in QEMU's model of the chip (ticks per second of emulated time)
-    on_silicon: str     # what one tick is on the real chip
+    on_silicon: str  # what one tick is on the real chip
 
     @property
     def instructions_per_tick(self) -> float:
@@ -46,31 +47,34 @@ class Counter:
 class Probe:
     """How the real board is programmed over its debug port."""
 
-    interface: str = ""          # openocd interface script (interface/<name>.cfg), the board's usual probe
-    openocd_target: str = ""     # openocd target script, e.g. "target/stm32f4x.cfg"
-    pyocd_target: str = ""       # pyocd --target name
-    st_flash: bool = False       # an ST-LINK: st-flash writes firmware.bin at the flash base
-    other: str = ""              # how to load it when no probe tool serves the board
+    interface: str = ""  # openocd interface script (interface/<name>.cfg), the board's usual probe
+    openocd_target: str = ""  # openocd target script, e.g. "target/stm32f4x.cfg"
+    pyocd_target: str = ""  # pyocd --target name
+    st_flash: bool = False  # an ST-LINK: st-flash writes firmware.bin at the flash base
+    other: str = ""  # how to load it when no probe tool serves the board
 
     @property
     def tools(self) -> tuple[str, ...]:
-        return tuple(t for t, ok in (("openocd", self.openocd_target), ("pyocd", self.pyocd_target),
-                                     ("st-flash", self.st_flash)) if ok)
+        return tuple(
+            t
+            for t, ok in (("openocd", self.openocd_target), ("pyocd", self.pyocd_target), ("st-flash", self.st_flash))
+            if ok
+        )
 
 
 @dataclass(frozen=True)
 class Board:
-    name: str            # its folder: firmware/boards/<name>/
+    name: str  # its folder: firmware/boards/<name>/
     title: str
-    core: str            # "Cortex-M4F", ...; board.mk's -mcpu names the same core
-    arch: str            # architecture and the extensions the kernels care about
-    flash_base: int      # where the firmware image starts (the linker script's FLASH origin)
-    flash_bytes: int     # code memory the linker script gives the firmware
-    ram_bytes: int       # data memory (.data, .bss, stack) the linker script gives the firmware
-    uart: str            # the serial link: peripheral, pins, settings
+    core: str  # "Cortex-M4F", ...; board.mk's -mcpu names the same core
+    arch: str  # architecture and the extensions the kernels care about
+    flash_base: int  # where the firmware image starts (the linker script's FLASH origin)
+    flash_bytes: int  # code memory the linker script gives the firmware
+    ram_bytes: int  # data memory (.data, .bss, stack) the linker script gives the firmware
+    uart: str  # the serial link: peripheral, pins, settings
     counter: Counter
     probe: Probe
-    qemu_machine: str = ""   # qemu-system-arm -M name; "" if QEMU does not emulate the board
+    qemu_machine: str = ""  # qemu-system-arm -M name; "" if QEMU does not emulate the board
     qemu_options: tuple[str, ...] = ()
 
     @property
@@ -86,62 +90,112 @@ class Board:
 
 _BOARDS = (
     Board(
-        name="stm32f405", title="STM32F405 (Netduino Plus 2, STM32F4 boards)",
-        core="Cortex-M4F", arch="ARMv7E-M, DSP, single-precision FPU",
-        flash_base=0x0800_0000, flash_bytes=1 * MiB, ram_bytes=128 * KiB,
+        name="stm32f405",
+        title="STM32F405 (Netduino Plus 2, STM32F4 boards)",
+        core="Cortex-M4F",
+        arch="ARMv7E-M, DSP, single-precision FPU",
+        flash_base=0x0800_0000,
+        flash_bytes=1 * MiB,
+        ram_bytes=128 * KiB,
         uart="USART1, PA9 TX / PA10 RX, 115200 8N1",
-        counter=Counter("TIM2 under QEMU (DWT CYCCNT on silicon)", TICK_TIM2, 32, 1e9,
-                        "one CPU cycle (DWT CYCCNT); TIM2 at 84 MHz where DWT is absent"),
-        probe=Probe(interface="stlink", openocd_target="target/stm32f4x.cfg", pyocd_target="stm32f405rgtx",
-                    st_flash=True),
-        qemu_machine="netduinoplus2"),
+        counter=Counter(
+            "TIM2 under QEMU (DWT CYCCNT on silicon)",
+            TICK_TIM2,
+            32,
+            1e9,
+            "one CPU cycle (DWT CYCCNT); TIM2 at 84 MHz where DWT is absent",
+        ),
+        probe=Probe(
+            interface="stlink", openocd_target="target/stm32f4x.cfg", pyocd_target="stm32f405rgtx", st_flash=True
+        ),
+        qemu_machine="netduinoplus2",
+    ),
     Board(
-        name="stm32vldiscovery", title="STM32VLDISCOVERY (STM32F100RB)",
-        core="Cortex-M3", arch="ARMv7-M, no DSP extension, no FPU",
-        flash_base=0x0800_0000, flash_bytes=128 * KiB, ram_bytes=8 * KiB,
+        name="stm32vldiscovery",
+        title="STM32VLDISCOVERY (STM32F100RB)",
+        core="Cortex-M3",
+        arch="ARMv7-M, no DSP extension, no FPU",
+        flash_base=0x0800_0000,
+        flash_bytes=128 * KiB,
+        ram_bytes=8 * KiB,
         uart="USART1, PA9 TX / PA10 RX, 115200 8N1",
-        counter=Counter("SysTick (QEMU models no TIMx on this chip)", TICK_SYSTICK, 24, 24e6,
-                        "one HCLK cycle (24 MHz from the 8 MHz crystal)"),
-        probe=Probe(interface="stlink", openocd_target="target/stm32f1x.cfg", pyocd_target="stm32f100rbtx",
-                    st_flash=True),
-        qemu_machine="stm32vldiscovery"),
+        counter=Counter(
+            "SysTick (QEMU models no TIMx on this chip)",
+            TICK_SYSTICK,
+            24,
+            24e6,
+            "one HCLK cycle (24 MHz from the 8 MHz crystal)",
+        ),
+        probe=Probe(
+            interface="stlink", openocd_target="target/stm32f1x.cfg", pyocd_target="stm32f100rbtx", st_flash=True
+        ),
+        qemu_machine="stm32vldiscovery",
+    ),
     Board(
-        name="microbit", title="BBC micro:bit v1 (nRF51822)",
-        core="Cortex-M0", arch="ARMv6-M: no DSP, no saturation, no FPU",
-        flash_base=0x0000_0000, flash_bytes=256 * KiB, ram_bytes=16 * KiB,
+        name="microbit",
+        title="BBC micro:bit v1 (nRF51822)",
+        core="Cortex-M0",
+        arch="ARMv6-M: no DSP, no saturation, no FPU",
+        flash_base=0x0000_0000,
+        flash_bytes=256 * KiB,
+        ram_bytes=16 * KiB,
         uart="UART0, P0.24 TX / P0.25 RX (USB serial of the interface chip), 115200 8N1",
-        counter=Counter("TIMER0, 32-bit, 16 MHz", TICK_NRF_TIMER, 32, 16e6,
-                        "1/16 us (16 MHz HFCLK; the CPU also runs at 16 MHz)"),
+        counter=Counter(
+            "TIMER0, 32-bit, 16 MHz", TICK_NRF_TIMER, 32, 16e6, "1/16 us (16 MHz HFCLK; the CPU also runs at 16 MHz)"
+        ),
         probe=Probe(interface="cmsis-dap", openocd_target="target/nrf51.cfg", pyocd_target="nrf51"),
-        qemu_machine="microbit"),
+        qemu_machine="microbit",
+    ),
     Board(
-        name="mps2-an500", title="Arm MPS2+ with AN500 (Cortex-M7 FPGA image)",
-        core="Cortex-M7", arch="ARMv7E-M, DSP, FPU",
-        flash_base=0x0000_0000, flash_bytes=4 * MiB, ram_bytes=4 * MiB,
+        name="mps2-an500",
+        title="Arm MPS2+ with AN500 (Cortex-M7 FPGA image)",
+        core="Cortex-M7",
+        arch="ARMv7E-M, DSP, FPU",
+        flash_base=0x0000_0000,
+        flash_bytes=4 * MiB,
+        ram_bytes=4 * MiB,
         uart="CMSDK UART0 at 0x40004000, 115200 8N1 (the board's USB serial port)",
         counter=Counter("CMSDK TIMER0 at 25 MHz", TICK_CMSDK_TIMER, 32, 25e6, "one 25 MHz PCLK cycle"),
-        probe=Probe(other="the MPS2 loads firmware.bin from its SD card: copy it to the board's "
-                          "MB/HBI0263*/AN500/ folder and name it in images.txt"),
-        qemu_machine="mps2-an500"),
+        probe=Probe(
+            other="the MPS2 loads firmware.bin from its SD card: copy it to the board's "
+            "MB/HBI0263*/AN500/ folder and name it in images.txt"
+        ),
+        qemu_machine="mps2-an500",
+    ),
     Board(
-        name="mps2-an505", title="Arm MPS2+ with AN505 (Cortex-M33 IoT Kit FPGA image)",
-        core="Cortex-M33", arch="ARMv8-M Mainline, DSP, single-precision FPU, TrustZone (runs Secure)",
-        flash_base=0x1000_0000, flash_bytes=4 * MiB, ram_bytes=4 * MiB,
+        name="mps2-an505",
+        title="Arm MPS2+ with AN505 (Cortex-M33 IoT Kit FPGA image)",
+        core="Cortex-M33",
+        arch="ARMv8-M Mainline, DSP, single-precision FPU, TrustZone (runs Secure)",
+        flash_base=0x1000_0000,
+        flash_bytes=4 * MiB,
+        ram_bytes=4 * MiB,
         uart="CMSDK UART0 at 0x50200000 (Secure alias), 115200 8N1 (the board's USB serial port)",
-        counter=Counter("CMSDK TIMER0 of the IoT Kit at 20 MHz", TICK_CMSDK_TIMER, 32, 20e6,
-                        "one 20 MHz MAINCLK cycle"),
-        probe=Probe(other="the MPS2 loads firmware.bin from its SD card: copy it to the board's "
-                          "MB/HBI0263*/AN505/ folder and name it in images.txt"),
-        qemu_machine="mps2-an505"),
+        counter=Counter(
+            "CMSDK TIMER0 of the IoT Kit at 20 MHz", TICK_CMSDK_TIMER, 32, 20e6, "one 20 MHz MAINCLK cycle"
+        ),
+        probe=Probe(
+            other="the MPS2 loads firmware.bin from its SD card: copy it to the board's "
+            "MB/HBI0263*/AN505/ folder and name it in images.txt"
+        ),
+        qemu_machine="mps2-an505",
+    ),
     Board(
-        name="mps3-an547", title="Arm MPS3 with AN547 (Cortex-M55 SSE-300 FPGA image)",
-        core="Cortex-M55", arch="ARMv8.1-M Mainline, Helium (MVE), FPU, TrustZone (runs Secure)",
-        flash_base=0x1000_0000, flash_bytes=512 * KiB, ram_bytes=512 * KiB,
+        name="mps3-an547",
+        title="Arm MPS3 with AN547 (Cortex-M55 SSE-300 FPGA image)",
+        core="Cortex-M55",
+        arch="ARMv8.1-M Mainline, Helium (MVE), FPU, TrustZone (runs Secure)",
+        flash_base=0x1000_0000,
+        flash_bytes=512 * KiB,
+        ram_bytes=512 * KiB,
         uart="CMSDK UART0 at 0x59303000 (Secure alias), 115200 8N1 (the board's USB serial port)",
         counter=Counter("SysTick at the 32 MHz CPU clock", TICK_SYSTICK, 24, 32e6, "one 32 MHz CPU cycle"),
-        probe=Probe(other="the MPS3 loads firmware.bin from its SD card: copy it to the board's "
-                          "MB/HBI0309*/AN547/ folder and name it in images.txt"),
-        qemu_machine="mps3-an547"),
+        probe=Probe(
+            other="the MPS3 loads firmware.bin from its SD card: copy it to the board's "
+            "MB/HBI0309*/AN547/ folder and name it in images.txt"
+        ),
+        qemu_machine="mps3-an547",
+    ),
 )
 
 BOARDS: dict[str, Board] = {b.name: b for b in _BOARDS}

@@ -5,6 +5,7 @@ Temporaries that may be left behind carry their creator's pid right after a
 fixed prefix (`.reference-1234-...`, `.lenet5.part1234.keras`), so a later run
 can tell a dead run's leftovers from a live run's files.
 """
+
 from __future__ import annotations
 
 import os

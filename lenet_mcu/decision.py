@@ -6,9 +6,10 @@ wins. Its int8 graph ends in SUM (the distance y_i = sum_j (x_j - w_ij)^2), so t
 .tflite itself says which rule applies; every stage asks here.
 Ties go to the first class, like numpy.argmax / argmin and the firmware.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -4,6 +4,7 @@ The base install (flash, verify, reports, port listing) needs none of these.
 Library code imports an optional package through `require()`, so a missing
 extra is a LenetMcuError naming the pip command, never a traceback.
 """
+
 from __future__ import annotations
 
 import importlib

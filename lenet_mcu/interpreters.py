@@ -12,6 +12,7 @@
 tflite-runtime cannot load in a process that imported TensorFlow; callers that
 did (the evaluation) run it in a child process. Nothing here imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -21,8 +22,8 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,11 +55,15 @@ class TflmInterpreter:
     def __init__(self, model: bytes | str | Path, preserve_all_tensors: bool = False, arena_size: int | None = None):
         runtime = extras.require("tflite_micro.python.tflite_micro.runtime", "the TFLM reference interpreter")
         data = model_bytes(model)
-        config = (runtime.InterpreterConfig.kPreserveAllTensors if preserve_all_tensors
-                  else runtime.InterpreterConfig.kAllocationRecording)
+        config = (
+            runtime.InterpreterConfig.kPreserveAllTensors
+            if preserve_all_tensors
+            else runtime.InterpreterConfig.kAllocationRecording
+        )
         try:
             self.interpreter = runtime.Interpreter.from_bytes(
-                data, arena_size=arena_size or max(TFLM_MIN_ARENA_BYTES, 10 * len(data)), intrepreter_config=config)
+                data, arena_size=arena_size or max(TFLM_MIN_ARENA_BYTES, 10 * len(data)), intrepreter_config=config
+            )
         except Exception as exc:  # TFLM reports Prepare failures as RuntimeError
             raise LenetMcuError(f"the TFLM interpreter rejects the model: {exc}") from None
         details = self.interpreter.get_input_details(0)
@@ -87,8 +92,10 @@ def tflite_package(module: str | None = None) -> tuple[str, str]:
             return name, dist
     if module is not None:
         raise extras.MissingExtra(extras.missing_message(module, "the host TFLite interpreter"))
-    raise extras.MissingExtra(extras.missing_message("tflite_runtime", "the host TFLite interpreter")
-                              + " (or ai-edge-litert where tflite-runtime has no wheel)")
+    raise extras.MissingExtra(
+        extras.missing_message("tflite_runtime", "the host TFLite interpreter")
+        + " (or ai-edge-litert where tflite-runtime has no wheel)"
+    )
 
 
 class TfliteInterpreter:
@@ -99,8 +106,10 @@ class TfliteInterpreter:
         api = extras.require(f"{module}.interpreter", "the host TFLite interpreter")
         try:
             self.interpreter = api.Interpreter(
-                model_content=model_bytes(model), num_threads=1,
-                experimental_op_resolver_type=api.OpResolverType.BUILTIN_REF)
+                model_content=model_bytes(model),
+                num_threads=1,
+                experimental_op_resolver_type=api.OpResolverType.BUILTIN_REF,
+            )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise LenetMcuError(f"{self.name} rejects the model: {exc}") from None
@@ -118,7 +127,7 @@ class TfliteInterpreter:
 
 
 def make_interpreter(kind: str, model: bytes | str | Path):
-    """"tflm", "tflite" (the preferred desktop package), or a desktop package by import name."""
+    """ "tflm", "tflite" (the preferred desktop package), or a desktop package by import name."""
     if kind == "tflm":
         return TflmInterpreter(model)
     if kind == "tflite":
@@ -154,8 +163,9 @@ def measure_tflm_arena(model_path: str | Path, timeout: float = 120.0) -> tuple[
     """
     extras.require("tflite_micro", "measuring the TFLM arena")
     try:
-        proc = subprocess.run([sys.executable, "-c", _ARENA_SCRIPT, str(model_path)],
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", _ARENA_SCRIPT, str(model_path)], capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         raise LenetMcuError(f"measuring the TFLM arena of {model_path} took over {timeout:.0f} s") from None
     log = proc.stdout + proc.stderr
@@ -184,8 +194,14 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def run_batch(kind: str, model: bytes | str | Path, inputs: np.ndarray, workers: int = 1,
-              on_progress: Callable[[int], None] | None = None, chunk: int = 500) -> np.ndarray:
+def run_batch(
+    kind: str,
+    model: bytes | str | Path,
+    inputs: np.ndarray,
+    workers: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+    chunk: int = 500,
+) -> np.ndarray:
     """Outputs [N, *output_shape] of `kind` (see make_interpreter) for inputs [N, ...], one invoke each.
 
     With workers > 1 the inputs are split over that many processes; `on_progress(done)`
@@ -193,7 +209,7 @@ def run_batch(kind: str, model: bytes | str | Path, inputs: np.ndarray, workers:
     """
     data = model_bytes(model)
     inputs = np.asarray(inputs)
-    parts = [inputs[i:i + chunk] for i in range(0, len(inputs), chunk)]
+    parts = [inputs[i : i + chunk] for i in range(0, len(inputs), chunk)]
     results = []
     if workers <= 1 or len(parts) <= 1:
         interpreter = make_interpreter(kind, data)
@@ -216,7 +232,8 @@ def run_batch(kind: str, model: bytes | str | Path, inputs: np.ndarray, workers:
     return out.reshape((len(inputs),) + out.shape[2:]) if out.ndim > 2 and out.shape[1] == 1 else out
 
 
-def run_tflm(model: bytes | str | Path, inputs: np.ndarray, workers: int = 1,
-             on_progress: Callable[[int], None] | None = None) -> np.ndarray:
+def run_tflm(
+    model: bytes | str | Path, inputs: np.ndarray, workers: int = 1, on_progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """The golden reference outputs for `inputs`."""
     return run_batch("tflm", model, inputs, workers, on_progress)

@@ -4,6 +4,7 @@ The same `preprocess` and `quantize_input` serve training, calibration,
 evaluation and the on-device serial check, so every stage sees the same pixels.
 Only numpy is needed here (the host-only install has no TensorFlow).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -91,7 +92,9 @@ def read_idx_images(path: Path, expected_count: int | None = None) -> np.ndarray
         raise LenetMcuError(f"MNIST file {path} holds {count} images, expected {expected_count}")
     need = 16 + count * rows * cols
     if len(data) != need:
-        raise LenetMcuError(f"MNIST file {path} has {len(data)} bytes, expected {need} for {count} images (truncated or corrupt)")
+        raise LenetMcuError(
+            f"MNIST file {path} has {len(data)} bytes, expected {need} for {count} images (truncated or corrupt)"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, cols)
 
 
@@ -105,7 +108,9 @@ def read_idx_labels(path: Path, expected_count: int | None = None) -> np.ndarray
     if expected_count is not None and count != expected_count:
         raise LenetMcuError(f"MNIST file {path} holds {count} labels, expected {expected_count}")
     if len(data) != 8 + count:
-        raise LenetMcuError(f"MNIST file {path} has {len(data)} bytes, expected {8 + count} for {count} labels (truncated or corrupt)")
+        raise LenetMcuError(
+            f"MNIST file {path} has {len(data)} bytes, expected {8 + count} for {count} labels (truncated or corrupt)"
+        )
     labels = np.frombuffer(data, dtype=np.uint8, offset=8)
     if labels.size and labels.max() > 9:
         bad = int(np.argmax(labels > 9))

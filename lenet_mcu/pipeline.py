@@ -6,14 +6,15 @@ Stages are plain functions in STAGES; each returns a small summary dict that goe
 into artifacts/manifest.json (lenet_mcu.artifacts). The stage packages never import
 this module: it imports them, lazily, so `lenet-mcu verify` never loads TensorFlow.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from lenet_mcu import artifacts as art
 from lenet_mcu import atomic, boards, extras
@@ -67,9 +68,15 @@ def ensure_codegen(runtime: str, artifacts: Path, echo: Callable[[str], None] = 
     return gen_dir
 
 
-def ensure_firmware(artifacts: Path, runtime: str = "native", *, board: str = DEFAULT_BOARD,
-                    tflm_dir: str | os.PathLike | None = None, make_vars: dict[str, str] | None = None,
-                    echo: Callable[[str], None] = print) -> Path:
+def ensure_firmware(
+    artifacts: Path,
+    runtime: str = "native",
+    *,
+    board: str = DEFAULT_BOARD,
+    tflm_dir: str | os.PathLike | None = None,
+    make_vars: dict[str, str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> Path:
     """Codegen if stale, then make (which redoes only what changed); returns firmware.elf."""
     from lenet_mcu.firmware.build import build_firmware
 
@@ -78,21 +85,30 @@ def ensure_firmware(artifacts: Path, runtime: str = "native", *, board: str = DE
     tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
     if tflm_dir:
         make_vars["TFLM_DIR"] = str(Path(tflm_dir).resolve())
-    return build_firmware(runtime, gen_dir, art.build_dir(artifacts, runtime, board), board=board,
-                          make_vars=make_vars)
+    return build_firmware(runtime, gen_dir, art.build_dir(artifacts, runtime, board), board=board, make_vars=make_vars)
 
 
 def built_firmware(artifacts: Path, runtime: str, board: str = DEFAULT_BOARD) -> Path:
     """The firmware `lenet-mcu build` made, without building (e.g. --no-build)."""
     elf = art.firmware_elf(artifacts, art.check_runtime(runtime), boards.get(board).name)
     if not elf.is_file():
-        raise LenetMcuError(f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime} --board {board}` first")
+        raise LenetMcuError(
+            f"firmware {elf} not found: run `lenet-mcu build --runtime {runtime} --board {board}` first"
+        )
     return elf
 
 
-def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int | None = None,
-                   build: bool = True, tflm_dir=None, devices: int | None = None, board: str = DEFAULT_BOARD,
-                   **verify_kw) -> dict:
+def verify_on_qemu(
+    artifacts,
+    runtime: str = "native",
+    data_dir=None,
+    limit: int | None = None,
+    build: bool = True,
+    tflm_dir=None,
+    devices: int | None = None,
+    board: str = DEFAULT_BOARD,
+    **verify_kw,
+) -> dict:
     """Build (if stale), run the check on `devices` emulated boards, stop them: the tail of the pipeline.
 
     The emulators belong to this process: they stop when the check ends, however
@@ -101,10 +117,20 @@ def verify_on_qemu(artifacts, runtime: str = "native", data_dir=None, limit: int
     from lenet_mcu.host.verify import DEFAULT_EMULATORS, run_verify
 
     log = verify_kw.get("log")
-    elf = ensure_firmware(artifacts, runtime, board=board, tflm_dir=tflm_dir, echo=log or print) if build \
+    elf = (
+        ensure_firmware(artifacts, runtime, board=board, tflm_dir=tflm_dir, echo=log or print)
+        if build
         else built_firmware(artifacts, runtime, board)
-    return run_verify(artifacts, data_dir=data_dir, limit=limit, devices=devices or DEFAULT_EMULATORS, elf=elf,
-                      board=board, **verify_kw)
+    )
+    return run_verify(
+        artifacts,
+        data_dir=data_dir,
+        limit=limit,
+        devices=devices or DEFAULT_EMULATORS,
+        elf=elf,
+        board=board,
+        **verify_kw,
+    )
 
 
 # ---------------------------------------------------------------- stages
@@ -132,13 +158,29 @@ def quantize_stage(ctx: StageContext) -> dict:
     from lenet_mcu.quantize.convert import quantize
 
     summary = quantize(ctx.config, ctx.data_dir, ctx.artifacts, echo=ctx.echo)
-    return {k: summary[k] for k in ("op_counts", "bytes", "input_scale", "input_zero_point", "output_scale",
-                                    "output_zero_point", "calibration_size", "variant", "smallest_wins")}
+    return {
+        k: summary[k]
+        for k in (
+            "op_counts",
+            "bytes",
+            "input_scale",
+            "input_zero_point",
+            "output_scale",
+            "output_zero_point",
+            "calibration_size",
+            "variant",
+            "smallest_wins",
+        )
+    }
 
 
 def evaluate_summary(metrics: dict) -> dict:
-    return {"model": metrics["model"], "accuracy": metrics["accuracy"], "agreement": metrics["agreement"],
-            "tflite_vs_tflm_images_differing": metrics["tflite_vs_tflm_outputs"]["images_differing"]}
+    return {
+        "model": metrics["model"],
+        "accuracy": metrics["accuracy"],
+        "agreement": metrics["agreement"],
+        "tflite_vs_tflm_images_differing": metrics["tflite_vs_tflm_outputs"]["images_differing"],
+    }
 
 
 def evaluate_stage(ctx: StageContext) -> dict:
@@ -158,15 +200,27 @@ def build_stage(ctx: StageContext) -> dict:
     elf = ensure_firmware(ctx.artifacts, ctx.runtime, board=ctx.board, tflm_dir=ctx.tflm_dir, echo=ctx.echo)
     size = size_report(elf)
     ctx.echo(f"{elf}: flash {size['flash_bytes']} B, static RAM {size['ram_static_bytes']} B")
-    return {"runtime": ctx.runtime, "board": ctx.board, "elf": elf.resolve().relative_to(ctx.artifacts.resolve()).as_posix(), **size}
+    return {
+        "runtime": ctx.runtime,
+        "board": ctx.board,
+        "elf": elf.resolve().relative_to(ctx.artifacts.resolve()).as_posix(),
+        **size,
+    }
 
 
 def verify_stage(ctx: StageContext) -> dict:
     """The emulated board: start QEMU, check all 10,000 test images over serial, stop QEMU."""
     from lenet_mcu.host import report
 
-    rep = verify_on_qemu(ctx.artifacts, ctx.runtime, data_dir=ctx.data_dir, limit=ctx.verify_limit,
-                         build=False, board=ctx.board, log=ctx.echo)
+    rep = verify_on_qemu(
+        ctx.artifacts,
+        ctx.runtime,
+        data_dir=ctx.data_dir,
+        limit=ctx.verify_limit,
+        build=False,
+        board=ctx.board,
+        log=ctx.echo,
+    )
     for line in report.summary_lines(rep, ctx.artifacts):
         ctx.echo(line)
     return report.summary(rep)
@@ -210,8 +264,7 @@ def run_pipeline(ctx: StageContext, stages=None) -> dict:
     finally:
         # Also after a failure: the log shows where the time went up to there.
         if results:
-            for line in duration_table({k: v["stage_seconds"] for k, v in results.items()},
-                                       time.perf_counter() - t0):
+            for line in duration_table({k: v["stage_seconds"] for k, v in results.items()}, time.perf_counter() - t0):
                 ctx.echo(line)
     total = round(time.perf_counter() - t0, 2)
     manifest = art.read_manifest(ctx.artifacts)

@@ -3,6 +3,7 @@
 Rendering returns PNG bytes; callers write them atomically. matplotlib is
 imported only when a PNG is drawn, with the non-interactive Agg backend.
 """
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,9 @@ def _figure_png(fig) -> bytes:
     return buf.getvalue()
 
 
-def confusion_png(confusion: np.ndarray, title: str | None = None, xlabel: str = "predicted",
-                  ylabel: str = "true label") -> bytes:
+def confusion_png(
+    confusion: np.ndarray, title: str | None = None, xlabel: str = "predicted", ylabel: str = "true label"
+) -> bytes:
     """The matrix with every non-zero count written in its cell."""
     plt = _pyplot()
     confusion = np.asarray(confusion)
@@ -51,8 +53,15 @@ def confusion_png(confusion: np.ndarray, title: str | None = None, xlabel: str =
     for t in range(k):
         for p in range(k):
             if confusion[t, p]:
-                ax.text(p, t, str(confusion[t, p]), ha="center", va="center", fontsize=8,
-                        color="white" if t == p else "black")
+                ax.text(
+                    p,
+                    t,
+                    str(confusion[t, p]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if t == p else "black",
+                )
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
     ax.set_xlabel(xlabel)
@@ -65,8 +74,9 @@ def confusion_png(confusion: np.ndarray, title: str | None = None, xlabel: str =
     return _figure_png(fig)
 
 
-def misclassified_png(images: np.ndarray, labels: np.ndarray, preds: dict, indices: list[int],
-                      where: str = "on device") -> bytes:
+def misclassified_png(
+    images: np.ndarray, labels: np.ndarray, preds: dict, indices: list[int], where: str = "on device"
+) -> bytes:
     """One mosaic image (fast to draw) with '#index: true->predicted' under each digit."""
     plt = _pyplot()
     shown = list(indices[:GALLERY_MAX])
@@ -76,18 +86,28 @@ def misclassified_png(images: np.ndarray, labels: np.ndarray, preds: dict, indic
     mosaic = np.zeros((rows * cell_h, cols * cell_w), np.uint8)
     for k, i in enumerate(shown):
         r, c = divmod(k, cols)
-        mosaic[r * cell_h: r * cell_h + 28, c * cell_w + 2: c * cell_w + 30] = images[i]
+        mosaic[r * cell_h : r * cell_h + 28, c * cell_w + 2 : c * cell_w + 30] = images[i]
     fig = plt.figure(figsize=(cols * 0.9, rows * 1.15 + 0.4))
     ax = fig.add_axes((0, 0, 1, rows * 1.15 / (rows * 1.15 + 0.4)))
     ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
     for k, i in enumerate(shown):
         r, c = divmod(k, cols)
-        ax.text(c * cell_w + 16, r * cell_h + 34, f"#{i}: {labels[i]}->{preds[i]}", ha="center", va="center",
-                fontsize=6.5, color="darkred")
+        ax.text(
+            c * cell_w + 16,
+            r * cell_h + 34,
+            f"#{i}: {labels[i]}->{preds[i]}",
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color="darkred",
+        )
     more = f", first {len(shown)} shown" if len(indices) > len(shown) else ""
-    title = (f"Misclassified {where}: {len(indices)} images{more} (true->predicted)" if len(indices)
-             else "No misclassified images")
+    title = (
+        f"Misclassified {where}: {len(indices)} images{more} (true->predicted)"
+        if len(indices)
+        else "No misclassified images"
+    )
     fig.suptitle(title, fontsize=9, y=0.995, va="top")
     return _figure_png(fig)
 

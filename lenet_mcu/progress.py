@@ -4,11 +4,12 @@ On a terminal: a tqdm bar on stderr. When stdout is not a terminal (a log file,
 CI, a pipe): one plain line every `every` seconds and one at the end, e.g.
 `verify: 3000/10000 images (30%), 148.2 images/s, ETA 47 s`.
 """
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def _duration(seconds: float) -> str:
@@ -40,9 +41,18 @@ class Progress:
     chooses the bar; otherwise `echo` (default: print to stdout) gets the lines.
     """
 
-    def __init__(self, total: int, desc: str, unit: str = "images", initial: int = 0, enabled: bool = True,
-                 every: float = 5.0, interactive: bool | None = None, echo: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        unit: str = "images",
+        initial: int = 0,
+        enabled: bool = True,
+        every: float = 5.0,
+        interactive: bool | None = None,
+        echo: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.total, self.desc, self.unit = int(total), desc, unit
         self.done = self.initial = int(initial)
         self.every = every
@@ -60,8 +70,15 @@ class Progress:
         if interactive:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, initial=self.initial, unit=unit, desc=desc, file=sys.stderr,
-                             dynamic_ncols=True, disable=None)
+            self._bar = tqdm(
+                total=self.total,
+                initial=self.initial,
+                unit=unit,
+                desc=desc,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=None,
+            )
         else:
             self._lines = True
 
@@ -100,7 +117,7 @@ class Progress:
         elif self._lines and self.done != self._shown:
             self._show()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,6 +5,7 @@ during the first fit) straight to file descriptor 2, ignoring
 TF_CPP_MIN_LOG_LEVEL; they would bury the CLI's own messages. quiet_stderr
 parks fd 2 in a temp file and replays it only if the wrapped code fails.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,6 +40,6 @@ def import_tensorflow():
     """Return the tensorflow module, importing it (and Keras) once, quietly."""
     if "tensorflow" not in sys.modules or "keras" not in sys.modules:
         with quiet_stderr():
-            import tensorflow  # noqa: F401
             import keras  # noqa: F401  (Keras 3 picks the TensorFlow backend here)
+            import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]

@@ -10,6 +10,7 @@ reads and never lags behind it; nothing here imports TensorFlow.
 - `build_model(tensors, operators, inputs, outputs)` -> bytes: a small .tflite
   (one subgraph), for probing TFLM kernels and for tests.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,16 +27,26 @@ from lenet_mcu.errors import LenetMcuError
 SHA256_PREFIX_BYTES = 8
 
 _NUMPY_TYPES = {
-    "float32": np.float32, "float16": np.float16, "float64": np.float64,
-    "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16,
-    "int32": np.int32, "uint32": np.uint32, "int64": np.int64, "uint64": np.uint64, "bool": np.bool_,
+    "float32": np.float32,
+    "float16": np.float16,
+    "float64": np.float64,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "uint16": np.uint16,
+    "int32": np.int32,
+    "uint32": np.uint32,
+    "int64": np.int64,
+    "uint64": np.uint64,
+    "bool": np.bool_,
 }
 
 
 def schema() -> ModuleType:
     """The generated TFLite schema module (object and table API) that tflite-micro ships."""
-    return extras.require("tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
-                          "reading and writing .tflite files")
+    return extras.require(
+        "tflite_micro.tensorflow.lite.micro.python.schema_py_generated", "reading and writing .tflite files"
+    )
 
 
 def _enum_names(enum_class) -> dict[int, str]:
@@ -151,8 +162,10 @@ def _options(fb, op, code: int) -> dict:
         o = load(fb.Conv2DOptions if code == ops.CONV_2D else fb.DepthwiseConv2DOptions)
         result = {
             "padding": padding.get(o.Padding(), str(o.Padding())),
-            "stride_h": o.StrideH(), "stride_w": o.StrideW(),
-            "dilation_h": o.DilationHFactor(), "dilation_w": o.DilationWFactor(),
+            "stride_h": o.StrideH(),
+            "stride_w": o.StrideW(),
+            "dilation_h": o.DilationHFactor(),
+            "dilation_w": o.DilationWFactor(),
             "activation": activation.get(o.FusedActivationFunction(), str(o.FusedActivationFunction())),
         }
         if code == ops.DEPTHWISE_CONV_2D:
@@ -162,8 +175,10 @@ def _options(fb, op, code: int) -> dict:
         o = load(fb.Pool2DOptions)
         return {
             "padding": padding.get(o.Padding(), str(o.Padding())),
-            "stride_h": o.StrideH(), "stride_w": o.StrideW(),
-            "filter_h": o.FilterHeight(), "filter_w": o.FilterWidth(),
+            "stride_h": o.StrideH(),
+            "stride_w": o.StrideW(),
+            "filter_h": o.FilterHeight(),
+            "filter_w": o.FilterWidth(),
             "activation": activation.get(o.FusedActivationFunction(), str(o.FusedActivationFunction())),
         }
     if code == ops.FULLY_CONNECTED:
@@ -201,7 +216,7 @@ def _tensor(fb, index: int, t, model, data_bytes: bytes) -> TensorInfo:
         if buf.DataLength():
             raw = buf.DataAsNumpy().tobytes()
         elif buf.Offset() > 1:  # large models keep buffers after the flatbuffer
-            raw = data_bytes[buf.Offset(): buf.Offset() + buf.Size()]
+            raw = data_bytes[buf.Offset() : buf.Offset() + buf.Size()]
         if raw:
             np_type = _NUMPY_TYPES.get(dtype)
             if np_type is None:
@@ -224,7 +239,9 @@ def load_model(path: str | Path) -> ModelInfo:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise LenetMcuError(f"model file {path} cannot be read ({exc.strerror or exc}); expected a .tflite file") from None
+        raise LenetMcuError(
+            f"model file {path} cannot be read ({exc.strerror or exc}); expected a .tflite file"
+        ) from None
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise LenetMcuError(f"model file {path} is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)")
     fb = schema()
@@ -243,25 +260,34 @@ def load_model(path: str | Path) -> ModelInfo:
             name = builtin_names.get(code, f"BUILTIN_{code}")
             if code == fb.BuiltinOperator.CUSTOM:
                 name = "CUSTOM:" + (oc.CustomCode() or b"").decode("utf-8", "replace")
-            operators.append(OperatorInfo(
-                index=i, op=name, version=oc.Version(),
-                inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
-                outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
-                options=_options(fb, op, code),
-            ))
+            operators.append(
+                OperatorInfo(
+                    index=i,
+                    op=name,
+                    version=oc.Version(),
+                    inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
+                    outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
+                    options=_options(fb, op, code),
+                )
+            )
         inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
         outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
         description = model.Description().decode("utf-8", "replace") if model.Description() else ""
     except LenetMcuError:
         raise
     except Exception as exc:  # flatbuffer offsets out of range: truncated or corrupt file
-        raise LenetMcuError(f"model file {path} cannot be parsed as a TFLite model ({type(exc).__name__}: {exc})") from None
+        raise LenetMcuError(
+            f"model file {path} cannot be parsed as a TFLite model ({type(exc).__name__}: {exc})"
+        ) from None
     if len(inputs) != 1 or len(outputs) != 1:
-        raise LenetMcuError(f"model file {path} has {len(inputs)} inputs and {len(outputs)} outputs, expected one of each")
+        raise LenetMcuError(
+            f"model file {path} has {len(inputs)} inputs and {len(outputs)} outputs, expected one of each"
+        )
     return ModelInfo(path, hashlib.sha256(data).hexdigest(), description, tensors, operators, inputs, outputs)
 
 
 # ------------------------------------------------------------ writing small models
+
 
 @dataclass
 class TensorSpec:
@@ -299,8 +325,13 @@ _OPTIONS = {
 _TYPES = {"float32": "FLOAT32", "int8": "INT8", "int32": "INT32", "uint8": "UINT8", "int16": "INT16"}
 
 
-def build_model(tensors: list[TensorSpec], operators: list[OperatorSpec], inputs: list[int], outputs: list[int],
-                description: str = "lenet-mcu test model") -> bytes:
+def build_model(
+    tensors: list[TensorSpec],
+    operators: list[OperatorSpec],
+    inputs: list[int],
+    outputs: list[int],
+    description: str = "lenet-mcu test model",
+) -> bytes:
     """A .tflite flatbuffer with these tensors and operators (one subgraph)."""
     flatbuffers = extras.require("flatbuffers", "writing .tflite files")
     fb = schema()

@@ -4,6 +4,7 @@ The converter sees a tf.function with a fixed [1,32,32,1] input, so the graph
 has static shapes: no SHAPE/STRIDED_SLICE/PACK around the Flatten, just one
 RESHAPE. Calibration uses training images (never test images).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu import atomic, mnist
-from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.quantize.tflite_check import check_lenet_int8, op_counts, op_problems
 from lenet_mcu.artifacts import KERAS_MODEL, TFLITE_MODEL
 from lenet_mcu.config import PipelineConfig
-from lenet_mcu.tflite_model import load_model
 from lenet_mcu.decision import smallest_wins
+from lenet_mcu.errors import LenetMcuError
+from lenet_mcu.quantize.tflite_check import check_lenet_int8, op_counts, op_problems
+from lenet_mcu.tflite_model import load_model
 
 
 def calibration_images(data_dir, config: PipelineConfig) -> np.ndarray:
@@ -71,7 +72,7 @@ def convert_to_int8(model, calibration: np.ndarray) -> bytes:
 
     def representative_dataset():
         for i in range(len(calibration)):
-            yield [calibration[i:i + 1]]
+            yield [calibration[i : i + 1]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -101,17 +102,24 @@ def quantize(config: PipelineConfig, data_dir, artifacts: Path, echo=print) -> d
         ops = load_model(tmp).ops
         problems = op_problems(ops, config.subsampling, config.output)
         if problems:
-            raise LenetMcuError(f"converted graph is not the int8 {config.variant} LeNet-5 ({'; '.join(problems)}); "
-                                f"ops: {' '.join(ops)}")
+            raise LenetMcuError(
+                f"converted graph is not the int8 {config.variant} LeNet-5 ({'; '.join(problems)}); "
+                f"ops: {' '.join(ops)}"
+            )
         info = check_lenet_int8(tmp)
     finally:
         tmp.unlink(missing_ok=True)
     atomic.write_bytes(out, flatbuffer)
     summary = {
-        "ops": info.ops, "op_counts": op_counts(info.ops), "bytes": len(flatbuffer),
-        "input_scale": info.input.scale, "input_zero_point": info.input.zero_point,
-        "output_scale": info.output.scale, "output_zero_point": info.output.zero_point,
-        "calibration_size": len(calibration), "variant": config.variant,
+        "ops": info.ops,
+        "op_counts": op_counts(info.ops),
+        "bytes": len(flatbuffer),
+        "input_scale": info.input.scale,
+        "input_zero_point": info.input.zero_point,
+        "output_scale": info.output.scale,
+        "output_zero_point": info.output.zero_point,
+        "calibration_size": len(calibration),
+        "variant": config.variant,
         "smallest_wins": smallest_wins(info.ops),
     }
     echo(f"wrote {out} ({len(flatbuffer)} bytes): {' '.join(info.ops)}")

@@ -6,6 +6,7 @@ cannot coexist with an imported TensorFlow. Writes metrics.json,
 references.npz (the serial check's golden data, readable without TensorFlow)
 and confusion.png (int8 TFLM predictions).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,15 @@ from lenet_mcu.quantize.tflite_check import check_lenet_int8
 
 #: Keys of references.npz other stages rely on (see the brief). smallest_wins: the outputs are
 #: RBF distances and the smallest names the class (lenet_mcu.decision); absent in older files = False.
-REFERENCE_KEYS = ("labels", "float_pred", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point",
-                  "smallest_wins")
+REFERENCE_KEYS = (
+    "labels",
+    "float_pred",
+    "tflite_int8",
+    "tflm_int8",
+    "input_scale",
+    "input_zero_point",
+    "smallest_wins",
+)
 
 
 def float_predictions(keras_path: Path, data_dir, smallest: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +55,16 @@ def float_predictions(keras_path: Path, data_dir, smallest: bool = False) -> tup
 
 def run_reference_process(model_path: Path, data_dir, out_path: Path, workers: int, echo=print) -> None:
     """Desktop TFLite + TFLM outputs via a TensorFlow-free child process; its progress lines go to `echo`."""
-    cmd = [sys.executable, "-m", "lenet_mcu.quantize.reference", str(model_path), "--out", str(out_path),
-           "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lenet_mcu.quantize.reference",
+        str(model_path),
+        "--out",
+        str(out_path),
+        "--workers",
+        str(workers),
+    ]
     if data_dir is not None:
         cmd += ["--data", str(data_dir)]
     with tempfile.TemporaryFile("w+") as err:
@@ -99,8 +115,10 @@ def build_metrics(refs: dict, float_pred: np.ndarray, smallest: bool = False) ->
         },
         "tflite_vs_tflm_outputs": compare_int8(refs["tflite_int8"], refs["tflm_int8"], smallest),
         "quantization": {
-            "input_scale": float(refs["input_scale"]), "input_zero_point": int(refs["input_zero_point"]),
-            "output_scale": float(refs["output_scale"]), "output_zero_point": int(refs["output_zero_point"]),
+            "input_scale": float(refs["input_scale"]),
+            "input_zero_point": int(refs["input_zero_point"]),
+            "output_scale": float(refs["output_scale"]),
+            "output_zero_point": int(refs["output_zero_point"]),
         },
         "confusion_tflm_int8": plots.confusion_matrix(labels, tflm_pred).tolist(),
     }
@@ -127,8 +145,7 @@ def format_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
-def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers: int | None = None,
-             echo=print) -> dict:
+def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers: int | None = None, echo=print) -> dict:
     """Evaluate artifacts' .keras and .tflite on all test images; write metrics, references, PNG."""
     artifacts = Path(artifacts)
     model_path = Path(model_path) if model_path else artifacts / TFLITE_MODEL
@@ -139,8 +156,10 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     t0 = time.perf_counter()
     float_pred, labels = float_predictions(artifacts / KERAS_MODEL, data_dir, smallest)
     t_float = time.perf_counter() - t0
-    echo(f"float predictions: {len(labels)} test images in {t_float:.1f}s; running the int8 interpreters "
-         f"(desktop TFLite and TFLM, reference kernels, {workers} workers each) in a subprocess")
+    echo(
+        f"float predictions: {len(labels)} test images in {t_float:.1f}s; running the int8 interpreters "
+        f"(desktop TFLite and TFLM, reference kernels, {workers} workers each) in a subprocess"
+    )
     artifacts.mkdir(parents=True, exist_ok=True)
     remove_stale(artifacts, ".reference-")  # left by an evaluate that was killed
     with tempfile.TemporaryDirectory(dir=artifacts, prefix=f".reference-{os.getpid()}-") as tmp:
@@ -151,8 +170,18 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
     if not np.array_equal(refs["labels"], labels):
         raise LenetMcuError("test labels differ between the float and int8 runs (MNIST files changed mid-run?)")
 
-    references = {k: refs[k] for k in ("labels", "tflite_int8", "tflm_int8", "input_scale", "input_zero_point",
-                                       "output_scale", "output_zero_point")}
+    references = {
+        k: refs[k]
+        for k in (
+            "labels",
+            "tflite_int8",
+            "tflm_int8",
+            "input_scale",
+            "input_zero_point",
+            "output_scale",
+            "output_zero_point",
+        )
+    }
     references["float_pred"] = float_pred
     references["smallest_wins"] = np.bool_(smallest)
     references = {k: references[k] for k in (*REFERENCE_KEYS, "output_scale", "output_zero_point")}
@@ -161,8 +190,10 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
 
     metrics = build_metrics(refs, float_pred, smallest)
     metrics["model"] = {"path": model_path.name, "sha256": atomic.sha256_file(model_path)}
-    metrics["interpreters"] = {"tflite_int8": f"{refs['tflite_interpreter']} (reference kernels)",
-                               "tflm_int8": str(refs["tflm_interpreter"])}
+    metrics["interpreters"] = {
+        "tflite_int8": f"{refs['tflite_interpreter']} (reference kernels)",
+        "tflm_int8": str(refs["tflm_interpreter"]),
+    }
     metrics["seconds"] = {
         "float_keras": round(t_float, 2),
         "tflite_int8": round(float(refs["tflite_seconds"]), 2),
@@ -171,10 +202,15 @@ def evaluate(data_dir, artifacts: Path, model_path: Path | None = None, workers:
         "evaluate_total": round(time.perf_counter() - t0, 2),
     }
     atomic.write_json(artifacts / METRICS, metrics)
-    atomic.write_bytes(artifacts / CONFUSION_PNG, plots.confusion_png(
-        np.asarray(metrics["confusion_tflm_int8"]),
-        f"LeNet-5 int8 (TFLM) on {metrics['test_images']} MNIST test images: "
-        f"{100 * metrics['accuracy']['tflm_int8']:.2f}%",
-        xlabel="predicted digit (int8, TFLM)", ylabel="true digit"))
+    atomic.write_bytes(
+        artifacts / CONFUSION_PNG,
+        plots.confusion_png(
+            np.asarray(metrics["confusion_tflm_int8"]),
+            f"LeNet-5 int8 (TFLM) on {metrics['test_images']} MNIST test images: "
+            f"{100 * metrics['accuracy']['tflm_int8']:.2f}%",
+            xlabel="predicted digit (int8, TFLM)",
+            ylabel="true digit",
+        ),
+    )
     echo(format_table(metrics))
     return metrics

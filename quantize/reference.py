@@ -10,6 +10,7 @@ tflite-runtime cannot load in a process that imported TensorFlow, and the
 training pipeline has. This module imports no TensorFlow. The images are split
 over worker processes (default: up to 2); progress goes to stdout as lines.
 """
+
 from __future__ import annotations
 
 import sys
@@ -72,7 +73,9 @@ def save_npz(path: Path, arrays: dict) -> None:
 
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None, help="folder with the MNIST IDX files")
+@click.option(
+    "--data", "data_dir", type=click.Path(path_type=Path), default=None, help="folder with the MNIST IDX files"
+)
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="output .npz")
 @click.option("--workers", type=int, default=None, help="worker processes per interpreter (default: up to 2)")
 @click.option("--limit", type=int, default=None, help="only the first N test images (debugging)")

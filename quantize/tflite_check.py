@@ -3,6 +3,7 @@
 Used after conversion (the op list must be exactly the variant's int8 graph) and
 before evaluation (a corrupt or foreign file is a one-line error, not a crash).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -47,8 +48,10 @@ def op_problems(ops: list[str], subsampling: str | None = None, output: str | No
         label = "LeNet-5"
         outputs = [name for name, op_set in OUTPUT_OPS.items() if op_set <= set(ops)]
         if len(outputs) != 1:
-            problems.append(f"no single output layer (softmax: {', '.join(sorted(OUTPUT_OPS['softmax']))}; "
-                            f"rbf: {', '.join(sorted(OUTPUT_OPS['rbf']))})")
+            problems.append(
+                f"no single output layer (softmax: {', '.join(sorted(OUTPUT_OPS['softmax']))}; "
+                f"rbf: {', '.join(sorted(OUTPUT_OPS['rbf']))})"
+            )
     foreign = sorted(set(ops) - allowed)
     if foreign:
         problems.append(f"ops {', '.join(foreign)} are not in {label}")

@@ -27,7 +27,7 @@ stamp="$VENV/.lenet-mcu-installed"
 if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
   echo "setup: installing lenet-mcu and its dependencies into $VENV (log: $VENV/install.log)"
   if ! { "$VENV/bin/python" -m pip install --upgrade pip \
-         && "$VENV/bin/python" -m pip install -e "$here[train,codegen,test]"; } >"$VENV/install.log" 2>&1 \
+         && "$VENV/bin/python" -m pip install -e "$here[train,codegen,test,lint]"; } >"$VENV/install.log" 2>&1 \
      || ! "$VENV/bin/python" -c "import lenet_mcu, tensorflow, tflite_runtime, tflite_micro" >>"$VENV/install.log" 2>&1; then
     tail -n 30 "$VENV/install.log" >&2
     echo "setup: the install into $VENV failed; full log: $VENV/install.log" >&2

@@ -4,6 +4,7 @@ TensorFlow stays out of the pytest process: anything that needs it runs in a
 subprocess, so tests may use tflite-runtime (which breaks after a TensorFlow
 import) in-process.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,12 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_ENV = "LENET_MCU_MNIST_DIR"
 ARTIFACTS_ENV = "LENET_MCU_TEST_ARTIFACTS"
-_MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_MNIST_STEMS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def _has_mnist(folder: Path) -> bool:
@@ -39,14 +45,20 @@ def run_cli(*args, timeout: float = 600, env: dict | None = None) -> subprocess.
     """`lenet-mcu ARGS` in a fresh Python process (TensorFlow may load there, not here)."""
     return subprocess.run(
         [sys.executable, "-m", "lenet_mcu.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
 def run_python(code: str, timeout: float = 600) -> dict:
     """Run a Python snippet in a subprocess; it must print one JSON object as its last stdout line."""
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     if proc.returncode != 0:
@@ -70,6 +82,8 @@ def fast_artifacts(mnist_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fast-artifacts")
     proc = run_cli("pipeline", "--fast", "--until", "evaluate", "--data", mnist_dir, "--artifacts", out, timeout=900)
     if proc.returncode != 0:
-        pytest.fail(f"lenet-mcu pipeline --fast failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        pytest.fail(
+            f"lenet-mcu pipeline --fast failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        )
     out.with_name(out.name + ".log").write_text(proc.stdout + proc.stderr)  # beside, not inside: not an artifact
     return out

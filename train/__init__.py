@@ -4,6 +4,7 @@ Public API for the other stages (they never import this package's modules):
 
     from lenet_mcu.train import train, load_keras_model
 """
+
 from __future__ import annotations
 
 

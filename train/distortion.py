@@ -6,6 +6,7 @@ The parameters come from a numpy generator (seeded by the caller), so an epoch's
 distortions are fixed by (seed, epoch); the resampling is TensorFlow's
 ImageProjectiveTransformV3 (bilinear, zero fill), a pure function of its inputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,16 +17,22 @@ import numpy as np
 @dataclass(frozen=True)
 class Amplitudes:
     """Largest distortion in each direction; every parameter is drawn uniformly in [-a, a]."""
-    shift: float = 0.0     # pixels
-    scale: float = 0.0     # size factor 1 + s
-    squeeze: float = 0.0   # width * (1 + q), height / (1 + q)
-    shear: float = 0.0     # x += shear * y
+
+    shift: float = 0.0  # pixels
+    scale: float = 0.0  # size factor 1 + s
+    squeeze: float = 0.0  # width * (1 + q), height / (1 + q)
+    shear: float = 0.0  # x += shear * y
     rotation: float = 0.0  # degrees
 
     @classmethod
-    def from_config(cls, config) -> "Amplitudes":
-        return cls(shift=config.max_shift, scale=config.max_scale, squeeze=config.max_squeeze,
-                   shear=config.max_shear, rotation=config.max_rotation)
+    def from_config(cls, config) -> Amplitudes:
+        return cls(
+            shift=config.max_shift,
+            scale=config.max_scale,
+            squeeze=config.max_squeeze,
+            shear=config.max_shear,
+            rotation=config.max_rotation,
+        )
 
     @property
     def off(self) -> bool:
@@ -54,8 +61,9 @@ def affine_transforms(n: int, size: int, amp: Amplitudes, rng: np.random.Generat
     c = (size - 1) / 2.0
     ox, oy = c + tx, c + ty
     zeros = np.zeros(n)
-    return np.stack([i00, i01, c - (i00 * ox + i01 * oy), i10, i11, c - (i10 * ox + i11 * oy), zeros, zeros],
-                    axis=1).astype(np.float32)
+    return np.stack(
+        [i00, i01, c - (i00 * ox + i01 * oy), i10, i11, c - (i10 * ox + i11 * oy), zeros, zeros], axis=1
+    ).astype(np.float32)
 
 
 def distort(images: np.ndarray, amp: Amplitudes, rng: np.random.Generator, chunk: int = 10000) -> np.ndarray:
@@ -71,6 +79,11 @@ def distort(images: np.ndarray, amp: Amplitudes, rng: np.random.Generator, chunk
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
         out[part] = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images[part], transforms=transforms[part], output_shape=[h, w],
-            interpolation="BILINEAR", fill_mode="CONSTANT", fill_value=0.0).numpy()
+            images=images[part],
+            transforms=transforms[part],
+            output_shape=[h, w],
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+            fill_value=0.0,
+        ).numpy()
     return out

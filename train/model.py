@@ -19,6 +19,7 @@ Output: "softmax" Dense 10 + softmax; "rbf" the paper's Euclidean RBF units,
 y_i = sum_j (x_j - w_ij)^2 with fixed codes w_i (architecture.rbf_codes), written as
 SQUARED_DIFFERENCE and SUM; the smallest y_i wins.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,14 @@ import keras  # noqa: E402
 
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.train.architecture import (  # noqa: F401  (re-exported for callers)
-    C3_CONNECTIONS, INPUT_SHAPE, NUM_CLASSES, c3_connection_matrix, c3_kernel_mask, conv_output_size,
-    expected_output_shapes, rbf_codes,
+    C3_CONNECTIONS,
+    INPUT_SHAPE,
+    NUM_CLASSES,
+    c3_connection_matrix,
+    c3_kernel_mask,
+    conv_output_size,
+    expected_output_shapes,
+    rbf_codes,
 )
 
 
@@ -68,8 +75,9 @@ class LeCunSubsampling(keras.layers.Layer):
     def build(self, input_shape):
         maps = input_shape[-1]
         # 0.25 starts as average pooling, the "avg" variant.
-        self.coefficient = self.add_weight(name="coefficient", shape=(maps,),
-                                           initializer=keras.initializers.Constant(0.25))
+        self.coefficient = self.add_weight(
+            name="coefficient", shape=(maps,), initializer=keras.initializers.Constant(0.25)
+        )
         self.bias = self.add_weight(name="bias", shape=(maps,), initializer="zeros")
 
     def call(self, x):
@@ -92,8 +100,9 @@ class EuclideanRBF(keras.layers.Layer):
 
     def build(self, input_shape):
         codes = rbf_codes()
-        self.codes = self.add_weight(name="codes", shape=codes.shape, trainable=False,
-                                     initializer=keras.initializers.Constant(codes))
+        self.codes = self.add_weight(
+            name="codes", shape=codes.shape, trainable=False, initializer=keras.initializers.Constant(codes)
+        )
 
     def call(self, x):
         diff = keras.ops.expand_dims(x, 1) - self.codes[None]
@@ -178,7 +187,9 @@ def load_keras_model(path) -> keras.Model:
         return keras.models.load_model(path, compile=True)
     except Exception as exc:  # zip, h5 or config errors all mean the same to a user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LenetMcuError(f"Keras model {path} cannot be loaded ({first}); expected a .keras file saved by 'lenet-mcu train'") from None
+        raise LenetMcuError(
+            f"Keras model {path} cannot be loaded ({first}); expected a .keras file saved by 'lenet-mcu train'"
+        ) from None
 
 
 def compile_args(output: str) -> dict:

@@ -6,6 +6,7 @@ numpy generator seeded with (seed, epoch), so an epoch's batches do not depend
 on what ran before it, and a run resumed from the per-epoch checkpoint ends with
 the same weights as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mcu import atomic, mnist
-from lenet_mcu.cleanup import remove_stale
-from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.artifacts import KERAS_MODEL, TRAINING_CHECKPOINTS, TRAINING_RECORD
+from lenet_mcu.cleanup import remove_stale
 from lenet_mcu.config import PipelineConfig
+from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.train.distortion import Amplitudes, distort
 
 
@@ -109,8 +110,10 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
         model = build_lenet5(c3_table=config.c3_table, subsampling=config.subsampling, output=config.output)
         _compile(model, config)
         state = {"training_key": config.training_key(), "epochs_done": 0, "history": []}
-        echo(f"training LeNet-5 ({config.variant}, {'C3 table' if config.c3_table else 'full C3'}) on "
-             f"{len(x_train)} images, {config.epochs} epochs, seed {config.seed}")
+        echo(
+            f"training LeNet-5 ({config.variant}, {'C3 table' if config.c3_table else 'full C3'}) on "
+            f"{len(x_train)} images, {config.epochs} epochs, seed {config.seed}"
+        )
     else:
         echo(f"resuming from {ckpt_dir} after epoch {state['epochs_done']}/{config.epochs}")
 
@@ -124,13 +127,17 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
         lr = config.learning_rate_for(epoch)
         model.optimizer.learning_rate.assign(lr)
         with quiet_stderr():
-            fit = model.fit(x_epoch, y_train[order], batch_size=config.batch_size, epochs=1, shuffle=False,
-                            verbose=verbose)
+            fit = model.fit(
+                x_epoch, y_train[order], batch_size=config.batch_size, epochs=1, shuffle=False, verbose=verbose
+            )
             test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
         record = {
-            "epoch": epoch + 1, "learning_rate": lr,
-            "loss": float(fit.history["loss"][-1]), "train_accuracy": float(fit.history["accuracy"][-1]),
-            "test_loss": float(test_loss), "test_accuracy": float(test_acc),
+            "epoch": epoch + 1,
+            "learning_rate": lr,
+            "loss": float(fit.history["loss"][-1]),
+            "train_accuracy": float(fit.history["accuracy"][-1]),
+            "test_loss": float(test_loss),
+            "test_accuracy": float(test_acc),
             "seconds": round(time.perf_counter() - t0, 2),
         }
         state["history"].append(record)
@@ -141,9 +148,11 @@ def train(config: PipelineConfig, data_dir, artifacts: Path, resume: bool = True
             state["weights_sha256"] = weights_digest(model)
             atomic.write_json(ckpt_dir / "state.json", state)
         # After the checkpoint, so an interrupt at this line loses nothing.
-        echo(f"epoch {epoch + 1:2d}/{config.epochs}  lr {lr:.2e}  loss {record['loss']:.4f}  "
-             f"train {100 * record['train_accuracy']:.2f}%  test {100 * record['test_accuracy']:.2f}%  "
-             f"{record['seconds']:.1f}s")
+        echo(
+            f"epoch {epoch + 1:2d}/{config.epochs}  lr {lr:.2e}  loss {record['loss']:.4f}  "
+            f"train {100 * record['train_accuracy']:.2f}%  test {100 * record['test_accuracy']:.2f}%  "
+            f"{record['seconds']:.1f}s"
+        )
 
     _save_keras_atomically(model, artifacts / KERAS_MODEL)
     result = {

@@ -7,6 +7,7 @@ Each function returns None when the fast kernel cannot run the layer bit-exactly
 Both requantize with nn_requantize.h's one-multiply form; requantize_constants()
 checks its preconditions, the bounds checks make sure no sum can overflow.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,12 +35,29 @@ def accumulator_bound(bias: np.ndarray, weights_2d: np.ndarray) -> np.ndarray:
 def requant_fields(mult: np.ndarray, offset: np.ndarray, r: np.ndarray) -> tuple[dict, list]:
     """The per-channel (M, offset, r) triples, and r as a constant when every channel shares it."""
     triples = np.stack([mult, offset, r], axis=1)
-    return ({"shift_all": int(r[0]) if np.all(r == r[0]) else 0},
-            [("int32_t", "requant", triples, "per channel: multiplier M (Q31), offset 2^(r-1) + output zero point * 2^r, r")])
+    return (
+        {"shift_all": int(r[0]) if np.all(r == r[0]) else 0},
+        [
+            (
+                "int32_t",
+                "requant",
+                triples,
+                "per channel: multiplier M (Q31), offset 2^(r-1) + output zero point * 2^r, r",
+            )
+        ],
+    )
 
 
-def conv_s16(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, zero_point: int,
-             stride: tuple[int, int], pool: tuple[int, int], block_max: int = 4):
+def conv_s16(
+    weights: np.ndarray,
+    bias: np.ndarray,
+    mult: np.ndarray,
+    shift: np.ndarray,
+    zero_point: int,
+    stride: tuple[int, int],
+    pool: tuple[int, int],
+    block_max: int = 4,
+):
     """weights: int8 [oc][kh][kw][ic]; bias: folded int64 [oc]."""
     oc, kh, kw, ic = weights.shape
     if stride != (1, 1) or pool[1] not in (1, 2):
@@ -58,11 +76,13 @@ def conv_s16(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.
         rows = np.zeros((oc, kh, 2, 2 * row_words), np.int64)
         w2 = 2 * weights.reshape(oc, kh, taps).astype(np.int64)  # doubled: nn_requantize.h
         rows[:, :, 0, :taps] = w2
-        rows[:, :, 1, ic:ic + taps] = w2
+        rows[:, :, 1, ic : ic + taps] = w2
         # [oc / block][kh][row_words][block][variant] pairs
         pairs = rows.reshape(oc // block, block, kh, 2, row_words, 2).transpose(0, 2, 4, 1, 3, 5)
-        layout = (f"[{oc // block}][{kh}][{row_words}][{block}][2] int16 pairs (2 taps of a filter row) x {block} "
-                  f"channels x (filter, filter shifted by {ic} taps), weights doubled")
+        layout = (
+            f"[{oc // block}][{kh}][{row_words}][{block}][2] int16 pairs (2 taps of a filter row) x {block} "
+            f"channels x (filter, filter shifted by {ic} taps), weights doubled"
+        )
         params = {"row_words": row_words, "block": block, "quad": 1, **shift_params}
     else:
         block = max(b for b in range(1, block_max + 1) if oc % b == 0)
@@ -71,8 +91,11 @@ def conv_s16(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.
         rows[:, :, :taps] = 2 * weights.reshape(oc, kh, taps).astype(np.int64)  # doubled: nn_requantize.h
         # [oc / block][kh][row_words][block] pairs: a pass reads one word per channel per step
         pairs = rows.reshape(oc // block, block, kh, row_words, 2).transpose(0, 2, 3, 1, 4)
-        layout = (f"[{oc // block}][{kh}][{row_words}][{block}] int16 pairs (2 taps of a filter row) x {block} "
-                  "channels, weights doubled" + (f", rows zero-padded from {taps} to {2 * row_words} taps" if taps % 2 else ""))
+        layout = (
+            f"[{oc // block}][{kh}][{row_words}][{block}] int16 pairs (2 taps of a filter row) x {block} "
+            "channels, weights doubled"
+            + (f", rows zero-padded from {taps} to {2 * row_words} taps" if taps % 2 else "")
+        )
         params = {"row_words": row_words, "block": block, "quad": 0, **shift_params}
     arrays = [
         ("pairs", "filter", pairs.reshape(-1, 2), layout),
@@ -88,8 +111,9 @@ def filter_for_pair_planes(pairs: np.ndarray, oc: int, block: int, kh: int, kw: 
     return w.transpose(0, 1, 3, 2, 4, 5).reshape(-1, 2)
 
 
-def fc_pairs(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, zero_point: int,
-             block_max: int = 4):
+def fc_pairs(
+    weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, zero_point: int, block_max: int = 4
+):
     """weights: int8 [out][in]; bias: folded int64 [out]."""
     out, n = weights.shape
     if out % 2 or weights.min() < -127:
@@ -112,8 +136,12 @@ def fc_pairs(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.
     shift_params, shift_arrays = requant_fields(mult, offset, r)
     params = {"in_words": in_words, "block": block, **shift_params}
     arrays = [
-        ("quads", "weights", quads.reshape(-1, 4),
-         f"[{pairs // block}][{in_words}][{block}] words: channels A = 2p, B = 2p + 1 at taps i, i + 1"),
+        (
+            "quads",
+            "weights",
+            quads.reshape(-1, 4),
+            f"[{pairs // block}][{in_words}][{block}] words: channels A = 2p, B = 2p + 1 at taps i, i + 1",
+        ),
         ("int32_t", "bias", 2 * bias, "2 * (bias - input zero point * sum(weights))"),
         *shift_arrays,
     ]

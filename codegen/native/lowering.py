@@ -11,6 +11,7 @@ is folded into the bias (bias - zp_in * sum(w)), exact for VALID convolutions
 and fully connected layers. Steps are named after the model's layers (the
 Keras layer names inside the .tflite tensor names: c1, s2, ...).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,20 +22,45 @@ import numpy as np
 
 from lenet_mcu.codegen.native import layouts
 from lenet_mcu.codegen.native.memory import plan_arena
-from lenet_mcu.codegen.native.tflm_arithmetic import (INT8_MAX, INT8_MIN, activation_range, quantize_multiplier,
-                                                       requantization, softmax_params)
+from lenet_mcu.codegen.native.tflm_arithmetic import (
+    INT8_MAX,
+    INT8_MIN,
+    activation_range,
+    quantize_multiplier,
+    requantization,
+    softmax_params,
+)
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.tflite_model import ModelInfo, TensorInfo
 
-SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "TANH",
-                 "SOFTMAX", "SQUARED_DIFFERENCE", "SUM", "RESHAPE")
+SUPPORTED_OPS = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "FULLY_CONNECTED",
+    "TANH",
+    "SOFTMAX",
+    "SQUARED_DIFFERENCE",
+    "SUM",
+    "RESHAPE",
+)
 ELEMENTWISE_LUT_OPS = ("TANH",)
 IM2COL_MAX_CHANNELS = 64  # NN_MAX_CHANNELS in nn_kernels.h
 
 
-SHORT_OP_NAMES = {"CONV_2D": "conv", "FULLY_CONNECTED": "fc", "AVERAGE_POOL_2D": "pool", "SOFTMAX": "softmax",
-                  "TANH": "tanh", "RESHAPE": "reshape", "DEPTHWISE_CONV_2D": "depthwise", "MAX_POOL_2D": "max_pool",
-                  "SQUARED_DIFFERENCE": "squared_difference", "SUM": "sum"}
+SHORT_OP_NAMES = {
+    "CONV_2D": "conv",
+    "FULLY_CONNECTED": "fc",
+    "AVERAGE_POOL_2D": "pool",
+    "SOFTMAX": "softmax",
+    "TANH": "tanh",
+    "RESHAPE": "reshape",
+    "DEPTHWISE_CONV_2D": "depthwise",
+    "MAX_POOL_2D": "max_pool",
+    "SQUARED_DIFFERENCE": "squared_difference",
+    "SUM": "sum",
+}
 
 
 def layer_name(tensor_name: str) -> str | None:
@@ -68,6 +94,7 @@ def same_padding(in_size: int, filter_size: int, stride: int, out: int) -> int:
 
 
 # ------------------------------------------------------------ the lowered graph
+
 
 @dataclass
 class Step:
@@ -160,7 +187,9 @@ class Lowering:
                 raise LenetMcuError(f"{self.where_model}: graph {role} '{t.name}' is {t.dtype}, expected int8")
         for t in m.tensors:
             if t.is_variable:
-                raise LenetMcuError(f"{self.where_model}: tensor '{t.name}' is a variable; stateful models are not supported")
+                raise LenetMcuError(
+                    f"{self.where_model}: tensor '{t.name}' is a variable; stateful models are not supported"
+                )
 
         self.steps: list[Step] = []
         self.luts: dict[bytes, str] = {}
@@ -201,8 +230,9 @@ class Lowering:
             if readers and all(r.kind == "conv_s16" for r in readers):
                 s.params["out_s16"] = 1
                 # channel-pair planes when every reader takes them (nn_conv2d_s16.h)
-                pairs = all(r.params["in_c"] % 2 == 0 and r.params["pool_w"] == 2 and not r.params["quad"]
-                            for r in readers)
+                pairs = all(
+                    r.params["in_c"] % 2 == 0 and r.params["pool_w"] == 2 and not r.params["quad"] for r in readers
+                )
                 s.params["out_pairs"] = int(pairs)
                 for r in readers:
                     r.params["in_s16"] = 1
@@ -224,10 +254,15 @@ class Lowering:
         p = step.params
         for i, (c_type, name, data, comment) in enumerate(step.arrays):
             if name == p["filter"]:
-                data = layouts.filter_for_pair_planes(data, p["out_c"], p["block"], p["filter_h"], p["filter_w"],
-                                                      p["in_c"] // 2)
-                step.arrays[i] = (c_type, name, data, comment.replace("(2 taps of a filter row)",
-                                                                      "(2 channels of a pixel), [plane][kx] order"))
+                data = layouts.filter_for_pair_planes(
+                    data, p["out_c"], p["block"], p["filter_h"], p["filter_w"], p["in_c"] // 2
+                )
+                step.arrays[i] = (
+                    c_type,
+                    name,
+                    data,
+                    comment.replace("(2 taps of a filter row)", "(2 channels of a pixel), [plane][kx] order"),
+                )
 
     def single_consumer(self, tensor_index: int, op_name: str):
         """The only operator reading this tensor, if it is `op_name` and the tensor is internal."""
@@ -323,8 +358,9 @@ class Lowering:
             self.fail(op, f"output shape {list(y.shape)} differs from the expected [1, {oh}, {ow}, {oc}]")
         scales = self.weights_quant(op, w, oc)
         bias = self.bias(op, 2, oc)
-        act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
-                                            f"{self.where_model}: operator {op.index} (CONV_2D)")
+        act_min, act_max = activation_range(
+            o.get("activation", "NONE"), y.scale, y.zero_point, f"{self.where_model}: operator {op.index} (CONV_2D)"
+        )
         mult, shift = requantization(x.scale, scales, y.scale, oc, per_tensor_float_product=False)
         weights = w.data.astype(np.int8)
         folded = self.fold_bias(op, bias, weights.reshape(oc, -1), x.zero_point)
@@ -335,21 +371,32 @@ class Lowering:
         lut, out_tensor = self.fuse_tanh(y, consumed, title)
         pool_h = pool_w = 1
         pool_min, pool_max = INT8_MIN, INT8_MAX
-        pool = (self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D")
-                or self.single_consumer(out_tensor.index, "MAX_POOL_2D"))
+        pool = self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D") or self.single_consumer(
+            out_tensor.index, "MAX_POOL_2D"
+        )
         is_max = pool is not None and pool.op == "MAX_POOL_2D"
         if pool is not None:
             po = pool.options
-            fused = (po.get("padding") == "VALID" and po["stride_h"] == po["filter_h"]
-                     and po["stride_w"] == po["filter_w"])
+            fused = (
+                po.get("padding") == "VALID" and po["stride_h"] == po["filter_h"] and po["stride_w"] == po["filter_w"]
+            )
             if is_max:  # only the int16 fast kernel pools by maximum
-                fused = fused and layouts.conv_s16(weights, folded, mult, shift, y.zero_point, (sh, sw),
-                                                   (po["filter_h"], po["filter_w"])) is not None
+                fused = (
+                    fused
+                    and layouts.conv_s16(
+                        weights, folded, mult, shift, y.zero_point, (sh, sw), (po["filter_h"], po["filter_w"])
+                    )
+                    is not None
+                )
             if fused:
                 p_out = self.check_pool(pool)
                 pool_h, pool_w = po["filter_h"], po["filter_w"]
-                pool_min, pool_max = activation_range(po.get("activation", "NONE"), p_out.scale, p_out.zero_point,
-                                                      f"{self.where_model}: operator {pool.index} ({pool.op})")
+                pool_min, pool_max = activation_range(
+                    po.get("activation", "NONE"),
+                    p_out.scale,
+                    p_out.zero_point,
+                    f"{self.where_model}: operator {pool.index} ({pool.op})",
+                )
                 consumed.add(pool.index)
                 title.append(f"{pool.op} '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
                 out_tensor = p_out
@@ -370,10 +417,28 @@ class Lowering:
             out_h, out_w = oh // pool_h, ow // pool_w
             # the input rows one output row reads, widened to int16 (unless the layer before writes int16)
             window = (kh + pool_h - 1) * wid * c + 2
-            self.use_fast(step, "conv_s16", fast, {
-                "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "out_h": out_h, "out_w": out_w,
-                "out_c": oc, "pool_h": pool_h, "pool_w": pool_w, "pool_act_min": pool_min, "pool_act_max": pool_max,
-                "pool_max": int(is_max), "out_s16": 0, **epilogue}, window)
+            self.use_fast(
+                step,
+                "conv_s16",
+                fast,
+                {
+                    "in_w": wid,
+                    "in_c": c,
+                    "filter_h": kh,
+                    "filter_w": kw,
+                    "out_h": out_h,
+                    "out_w": out_w,
+                    "out_c": oc,
+                    "pool_h": pool_h,
+                    "pool_w": pool_w,
+                    "pool_act_min": pool_min,
+                    "pool_act_max": pool_max,
+                    "pool_max": int(is_max),
+                    "out_s16": 0,
+                    **epilogue,
+                },
+                window,
+            )
             return
         taps = kh * kw * ic
         patch_len = (taps + 3) // 4 * 4
@@ -383,7 +448,8 @@ class Lowering:
             filt = np.zeros((oc, patch_len), np.int8)
             filt[:, :taps] = weights.reshape(oc, taps)
             filter_comment = f"[{oc}][{kh}][{kw}][{ic}] OHWI" + (
-                f", each filter zero-padded from {taps} to {patch_len}" if patch_len > taps else "")
+                f", each filter zero-padded from {taps} to {patch_len}" if patch_len > taps else ""
+            )
             step.scratch_bytes = patch_len
             title.append(f"im2col: taps gathered into a {patch_len}-byte patch per position")
             step.title = "\n".join(title)
@@ -396,14 +462,30 @@ class Lowering:
             ("int32_t", f"{name}_shift", shift, "per-channel shift (> 0: left)"),
         ]
         step.params = {
-            "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "stride_h": sh, "stride_w": sw,
-            "conv_out_h": oh, "conv_out_w": ow, "out_c": oc,
-            "filter": f"{name}_filter", "bias": f"{name}_bias",
-            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift", "max_shift": int(shift.max()),
-            "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max,
-            "lut": lut or "0", "pool_h": pool_h, "pool_w": pool_w,
-            "pool_act_min": pool_min, "pool_act_max": pool_max,
-            "block": channel_block(oc), "patch_len": patch_len if im2col else 0,
+            "in_w": wid,
+            "in_c": c,
+            "filter_h": kh,
+            "filter_w": kw,
+            "stride_h": sh,
+            "stride_w": sw,
+            "conv_out_h": oh,
+            "conv_out_w": ow,
+            "out_c": oc,
+            "filter": f"{name}_filter",
+            "bias": f"{name}_bias",
+            "multiplier": f"{name}_multiplier",
+            "shift": f"{name}_shift",
+            "max_shift": int(shift.max()),
+            "out_zero_point": y.zero_point,
+            "act_min": act_min,
+            "act_max": act_max,
+            "lut": lut or "0",
+            "pool_h": pool_h,
+            "pool_w": pool_w,
+            "pool_act_min": pool_min,
+            "pool_act_max": pool_max,
+            "block": channel_block(oc),
+            "patch_len": patch_len if im2col else 0,
         }
         self.steps.append(step)
 
@@ -436,17 +518,33 @@ class Lowering:
         _, oh, ow, _ = y.shape
         pad_h = same_padding(h, o["filter_h"], o["stride_h"], oh) if o["padding"] == "SAME" else 0
         pad_w = same_padding(w, o["filter_w"], o["stride_w"], ow) if o["padding"] == "SAME" else 0
-        act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
-                                            f"{self.where_model}: operator {op.index} ({op.op})")
+        act_min, act_max = activation_range(
+            o.get("activation", "NONE"), y.scale, y.zero_point, f"{self.where_model}: operator {op.index} ({op.op})"
+        )
         name = self.step_name([(op, y)])
         kind = "max_pool" if op.op == "MAX_POOL_2D" else "pool"
-        step = Step(kind, name, f"{op.op} '{y.name}' {list(x.shape)} -> {list(y.shape)}, "
-                    f"{o['filter_h']}x{o['filter_w']} stride {o['stride_h']}x{o['stride_w']} {o['padding']}",
-                    x.index, y.index)
+        step = Step(
+            kind,
+            name,
+            f"{op.op} '{y.name}' {list(x.shape)} -> {list(y.shape)}, "
+            f"{o['filter_h']}x{o['filter_w']} stride {o['stride_h']}x{o['stride_w']} {o['padding']}",
+            x.index,
+            y.index,
+        )
         step.params = {
-            "in_h": h, "in_w": w, "channels": c, "filter_h": o["filter_h"], "filter_w": o["filter_w"],
-            "stride_h": o["stride_h"], "stride_w": o["stride_w"], "pad_h": pad_h, "pad_w": pad_w,
-            "out_h": oh, "out_w": ow, "act_min": act_min, "act_max": act_max,
+            "in_h": h,
+            "in_w": w,
+            "channels": c,
+            "filter_h": o["filter_h"],
+            "filter_w": o["filter_w"],
+            "stride_h": o["stride_h"],
+            "stride_w": o["stride_w"],
+            "pad_h": pad_h,
+            "pad_w": pad_w,
+            "out_h": oh,
+            "out_w": ow,
+            "act_min": act_min,
+            "act_max": act_max,
         }
         self.steps.append(step)
 
@@ -465,10 +563,13 @@ class Lowering:
             self.fail(op, f"output shape {list(y.shape)} differs from the expected {batches} x {out_features}")
         scales = self.weights_quant(op, w, out_features)
         bias = self.bias(op, 2, out_features)
-        act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
-                                            f"{self.where_model}: operator {op.index} (FULLY_CONNECTED)")
-        mult, shift = requantization(x.scale, scales, y.scale, out_features,
-                                     per_tensor_float_product=scales.size == 1)
+        act_min, act_max = activation_range(
+            o.get("activation", "NONE"),
+            y.scale,
+            y.zero_point,
+            f"{self.where_model}: operator {op.index} (FULLY_CONNECTED)",
+        )
+        mult, shift = requantization(x.scale, scales, y.scale, out_features, per_tensor_float_product=scales.size == 1)
         weights = w.data.astype(np.int8)
         folded = self.fold_bias(op, bias, weights, x.zero_point)
         name = self.step_name([(op, y)])
@@ -479,21 +580,38 @@ class Lowering:
         if batches == 1:
             fast = layouts.fc_pairs(weights, folded, mult, shift, y.zero_point)
             if fast is not None:
-                self.use_fast(step, "fc_pairs", fast, {"out_features": out_features, "act_min": act_min,
-                                                       "act_max": act_max, "lut": lut or "0"}, in_features)
+                self.use_fast(
+                    step,
+                    "fc_pairs",
+                    fast,
+                    {"out_features": out_features, "act_min": act_min, "act_max": act_max, "lut": lut or "0"},
+                    in_features,
+                )
                 return
         step.arrays = [
             ("int8_t", f"{name}_weights", weights, f"[{out_features}][{in_features}]"),
             ("int32_t", f"{name}_bias", folded, f"bias - ({x.zero_point}) * sum(weights): input zero point folded in"),
-            ("int32_t", f"{name}_multiplier", mult,
-             "requantization multiplier (Q31)" + (" per channel" if scales.size > 1 else ", per-tensor, repeated")),
+            (
+                "int32_t",
+                f"{name}_multiplier",
+                mult,
+                "requantization multiplier (Q31)" + (" per channel" if scales.size > 1 else ", per-tensor, repeated"),
+            ),
             ("int32_t", f"{name}_shift", shift, "shift (> 0: left)"),
         ]
         step.params = {
-            "batches": batches, "in_features": in_features, "out_features": out_features,
-            "weights": f"{name}_weights", "bias": f"{name}_bias",
-            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift", "max_shift": int(shift.max()),
-            "out_zero_point": y.zero_point, "act_min": act_min, "act_max": act_max, "lut": lut or "0",
+            "batches": batches,
+            "in_features": in_features,
+            "out_features": out_features,
+            "weights": f"{name}_weights",
+            "bias": f"{name}_bias",
+            "multiplier": f"{name}_multiplier",
+            "shift": f"{name}_shift",
+            "max_shift": int(shift.max()),
+            "out_zero_point": y.zero_point,
+            "act_min": act_min,
+            "act_max": act_max,
+            "lut": lut or "0",
             "block": channel_block(out_features),
         }
         self.steps.append(step)
@@ -513,15 +631,23 @@ class Lowering:
         if x.size != y.size or not x.shape:
             self.fail(op, f"input {list(x.shape)} and output {list(y.shape)} do not match")
         if y.zero_point != -128 or float(y.scales[0]) != 1.0 / 256:
-            self.fail(op, f"output quantization is scale {y.scale} zero point {y.zero_point}; "
-                          "TFLM int8 softmax requires 1/256 and -128")
+            self.fail(
+                op,
+                f"output quantization is scale {y.scale} zero point {y.zero_point}; "
+                "TFLM int8 softmax requires 1/256 and -128",
+            )
         beta = op.options.get("beta", 1.0)
         mult, left_shift, diff_min = softmax_params(beta, x.scale)
         depth = x.shape[-1]
         name = self.step_name([(op, y)])
         step = Step("softmax", name, f"SOFTMAX '{y.name}' {list(x.shape)}, beta {beta}", x.index, y.index)
-        step.params = {"outer": x.size // depth, "depth": depth, "input_multiplier": mult,
-                       "input_left_shift": left_shift, "diff_min": diff_min}
+        step.params = {
+            "outer": x.size // depth,
+            "depth": depth,
+            "input_multiplier": mult,
+            "input_left_shift": left_shift,
+            "diff_min": diff_min,
+        }
         self.steps.append(step)
 
     def lower_reshape(self, op):
@@ -530,8 +656,16 @@ class Lowering:
         if x.size != y.size or x.scale != y.scale or x.zero_point != y.zero_point:
             self.fail(op, "changes the element count or the quantization; only a pure reshape is supported")
         name = self.step_name([(op, y)])
-        self.steps.append(Step("copy", name, f"RESHAPE '{y.name}' {list(x.shape)} -> {list(y.shape)}",
-                               x.index, y.index, params={"count": y.size}))
+        self.steps.append(
+            Step(
+                "copy",
+                name,
+                f"RESHAPE '{y.name}' {list(x.shape)} -> {list(y.shape)}",
+                x.index,
+                y.index,
+                params={"count": y.size},
+            )
+        )
 
     def lower_depthwise(self, op, consumed: set[int]):
         """DEPTHWISE_CONV_2D with one filter per input channel (LeCun subsampling), VALID, TANH fused."""
@@ -544,8 +678,11 @@ class Lowering:
         _, h, wid, c = x.shape
         one, kh, kw, oc = w.shape
         if one != 1 or oc != c or o.get("depth_multiplier", 1) != 1:
-            self.fail(op, f"filter {list(w.shape)} (depth multiplier {o.get('depth_multiplier')}); the native "
-                          f"runtime supports one filter per input channel, [1, kh, kw, {c}]")
+            self.fail(
+                op,
+                f"filter {list(w.shape)} (depth multiplier {o.get('depth_multiplier')}); the native "
+                f"runtime supports one filter per input channel, [1, kh, kw, {c}]",
+            )
         if o.get("padding") != "VALID":
             self.fail(op, f"uses {o.get('padding')} padding; the native runtime supports VALID only")
         if o.get("dilation_h", 1) != 1 or o.get("dilation_w", 1) != 1:
@@ -561,8 +698,12 @@ class Lowering:
         if np.any(w.zero_points != 0):
             self.fail(op, f"filter '{w.name}' has non-zero zero points; TFLM int8 kernels require symmetric weights")
         bias = self.bias(op, 2, c)
-        act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
-                                            f"{self.where_model}: operator {op.index} (DEPTHWISE_CONV_2D)")
+        act_min, act_max = activation_range(
+            o.get("activation", "NONE"),
+            y.scale,
+            y.zero_point,
+            f"{self.where_model}: operator {op.index} (DEPTHWISE_CONV_2D)",
+        )
         # PopulateConvolutionQuantizationParams: the same per-channel multipliers as CONV_2D
         mult, shift = requantization(x.scale, w.scales.astype(np.float32), y.scale, c, per_tensor_float_product=False)
         taps = w.data.astype(np.int8).reshape(kh * kw, c)
@@ -579,10 +720,22 @@ class Lowering:
             ("int32_t", f"{name}_shift", shift, "per-channel shift (> 0: left)"),
         ]
         step.params = {
-            "in_w": wid, "channels": c, "filter_h": kh, "filter_w": kw, "stride_h": sh, "stride_w": sw,
-            "out_h": oh, "out_w": ow, "filter": f"{name}_filter", "bias": f"{name}_bias",
-            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift", "out_zero_point": y.zero_point,
-            "act_min": act_min, "act_max": act_max, "lut": lut or "0",
+            "in_w": wid,
+            "channels": c,
+            "filter_h": kh,
+            "filter_w": kw,
+            "stride_h": sh,
+            "stride_w": sw,
+            "out_h": oh,
+            "out_w": ow,
+            "filter": f"{name}_filter",
+            "bias": f"{name}_bias",
+            "multiplier": f"{name}_multiplier",
+            "shift": f"{name}_shift",
+            "out_zero_point": y.zero_point,
+            "act_min": act_min,
+            "act_max": act_max,
+            "lut": lut or "0",
         }
         self.steps.append(step)
 
@@ -601,7 +754,9 @@ class Lowering:
             self.fail(op, f"has {len(op.inputs)} inputs, expected 2")
         a_t, b_t = (self.model.tensors[i] for i in op.inputs[:2])
         if (a_t.data is None) == (b_t.data is None):
-            self.fail(op, "needs one activation and one constant input (the native runtime keeps one input buffer per layer)")
+            self.fail(
+                op, "needs one activation and one constant input (the native runtime keeps one input buffer per layer)"
+            )
         const_slot = 0 if a_t.data is not None else 1
         x = self.activation(op, 1 - const_slot, "input")
         k = self.tensor(op, const_slot, "constant")
@@ -613,8 +768,11 @@ class Lowering:
         a_rows, a_cols = self.rows_cols(op, a, "input 1")
         b_rows, b_cols = self.rows_cols(op, b, "input 2")
         if a_cols != cols or b_cols != cols or a_rows not in (1, rows) or b_rows not in (1, rows):
-            self.fail(op, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast to the output {list(y.shape)} "
-                          "along rows only")
+            self.fail(
+                op,
+                f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast to the output {list(y.shape)} "
+                "along rows only",
+            )
         for t in (a, b):
             if not INT8_MIN <= t.zero_point <= INT8_MAX:
                 self.fail(op, f"tensor '{t.name}' has zero point {t.zero_point}, expected -128..127")
@@ -623,20 +781,44 @@ class Lowering:
         a_mult, a_shift = quantize_multiplier(float(a.scale) / twice_max)
         b_mult, b_shift = quantize_multiplier(float(b.scale) / twice_max)
         out_mult, out_shift = quantize_multiplier(
-            twice_max * twice_max / float(np.float32((1 << (2 * left_shift)) * np.float32(y.scale))))
+            twice_max * twice_max / float(np.float32((1 << (2 * left_shift)) * np.float32(y.scale)))
+        )
         name = self.step_name([(op, y)])
-        step = Step("squared_difference", name,
-                    f"SQUARED_DIFFERENCE '{y.name}' {list(a.shape)} vs {list(b.shape)} -> {list(y.shape)}",
-                    x.index, y.index, macs=rows * cols)
-        step.arrays = [("int8_t", f"{name}_constant", k.data.astype(np.int8).reshape(-1),
-                        f"'{k.name}' {list(k.shape)}, scale {float(k.scale):.9g}, zero point {k.zero_point}")]
+        step = Step(
+            "squared_difference",
+            name,
+            f"SQUARED_DIFFERENCE '{y.name}' {list(a.shape)} vs {list(b.shape)} -> {list(y.shape)}",
+            x.index,
+            y.index,
+            macs=rows * cols,
+        )
+        step.arrays = [
+            (
+                "int8_t",
+                f"{name}_constant",
+                k.data.astype(np.int8).reshape(-1),
+                f"'{k.name}' {list(k.shape)}, scale {float(k.scale):.9g}, zero point {k.zero_point}",
+            )
+        ]
         step.params = {
-            "rows": rows, "cols": cols, "a_rows": a_rows, "b_rows": b_rows,
-            "a_offset": -a.zero_point, "a_multiplier": a_mult, "a_shift": a_shift,
-            "b_offset": -b.zero_point, "b_multiplier": b_mult, "b_shift": b_shift,
-            "left_shift": left_shift, "out_multiplier": out_mult, "out_shift": out_shift,
-            "out_zero_point": y.zero_point, "act_min": INT8_MIN, "act_max": INT8_MAX,
-            "constant": f"{name}_constant", "constant_first": int(const_slot == 0),
+            "rows": rows,
+            "cols": cols,
+            "a_rows": a_rows,
+            "b_rows": b_rows,
+            "a_offset": -a.zero_point,
+            "a_multiplier": a_mult,
+            "a_shift": a_shift,
+            "b_offset": -b.zero_point,
+            "b_multiplier": b_mult,
+            "b_shift": b_shift,
+            "left_shift": left_shift,
+            "out_multiplier": out_mult,
+            "out_shift": out_shift,
+            "out_zero_point": y.zero_point,
+            "act_min": INT8_MIN,
+            "act_max": INT8_MAX,
+            "constant": f"{name}_constant",
+            "constant_first": int(const_slot == 0),
         }
         self.steps.append(step)
 
@@ -650,21 +832,34 @@ class Lowering:
         last = len(x.shape) - 1
         axes = sorted({int(v) % len(x.shape) for v in np.asarray(axis.data).reshape(-1)}) if x.shape else []
         if axes != [last]:
-            self.fail(op, f"reduces axes {np.asarray(axis.data).reshape(-1).tolist()} of {list(x.shape)}; "
-                          "the native runtime sums over the innermost axis only")
+            self.fail(
+                op,
+                f"reduces axes {np.asarray(axis.data).reshape(-1).tolist()} of {list(x.shape)}; "
+                "the native runtime sums over the innermost axis only",
+            )
         rows, cols = x.size // x.shape[-1], x.shape[-1]
         if y.size != rows:
             self.fail(op, f"output {list(y.shape)} does not hold the {rows} sums")
         mult, shift = quantize_multiplier(float(x.scale) / float(y.scale))
         name = self.step_name([(op, y)])
-        step = Step("sum", name, f"SUM '{y.name}' {list(x.shape)} -> {list(y.shape)} over the last axis",
-                    x.index, y.index, macs=x.size)
-        step.params = {"rows": rows, "cols": cols, "in_zero_point": x.zero_point, "multiplier": mult,
-                       "shift": shift, "out_zero_point": y.zero_point}
+        step = Step(
+            "sum",
+            name,
+            f"SUM '{y.name}' {list(x.shape)} -> {list(y.shape)} over the last axis",
+            x.index,
+            y.index,
+            macs=x.size,
+        )
+        step.params = {
+            "rows": rows,
+            "cols": cols,
+            "in_zero_point": x.zero_point,
+            "multiplier": mult,
+            "shift": shift,
+            "out_zero_point": y.zero_point,
+        }
         self.steps.append(step)
 
 
 def lower(model: ModelInfo) -> NativePlan:
     return Lowering(model).lower()
-
-

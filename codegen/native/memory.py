@@ -5,6 +5,7 @@ when their lifetimes (first to last step that touches them) do not overlap.
 The graph input is the caller's `in`, the graph output the caller's `out`; a
 RESHAPE between internal tensors is an alias, not a copy.
 """
+
 from __future__ import annotations
 
 

@@ -1,10 +1,11 @@
 """C rendering of a lowered plan: the generated files of the native runtime.
 
-  native_weights.h/.c  every constant (filters, biases, requantization tables,
-                       element-wise tables), one block per layer
-  native_model.h/.c    the program: one parameter block per layer, the buffer
-                       plan and infer(), calling the kernels of firmware/runtime/native/
+native_weights.h/.c  every constant (filters, biases, requantization tables,
+                     element-wise tables), one block per layer
+native_model.h/.c    the program: one parameter block per layer, the buffer
+                     plan and infer(), calling the kernels of firmware/runtime/native/
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +26,7 @@ def c_array(values: np.ndarray, per_line: int = 16, width: int = 4) -> str:
     flat = [int(v) for v in np.asarray(values).reshape(-1)]
     lines = []
     for i in range(0, len(flat), per_line):
-        lines.append("    " + ", ".join(f"{v:{width}d}" for v in flat[i:i + per_line]) + ",")
+        lines.append("    " + ", ".join(f"{v:{width}d}" for v in flat[i : i + per_line]) + ",")
     return "\n".join(lines)
 
 
@@ -47,13 +48,21 @@ def c_words(values: np.ndarray, macro: str, per_line: int) -> str:
     """Words built by a layout macro of nn_common.h, e.g. NN_PAIR(-12, 40)."""
     rows = np.asarray(values).reshape(len(values), -1)
     items = [f"{macro}({', '.join(str(int(v)) for v in row)})" for row in rows]
-    return "\n".join("    " + ", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line))
+    return "\n".join("    " + ", ".join(items[i : i + per_line]) + "," for i in range(0, len(items), per_line))
 
 
-PARAMS_TYPES = {"conv": "nn_conv_params", "conv_s16": "nn_conv2d_s16_params", "fc": "nn_fc_params",
-                "fc_pairs": "nn_fc_pairs_params", "pool": "nn_pool_params", "max_pool": "nn_pool_params",
-                "depthwise": "nn_depthwise_params", "squared_difference": "nn_squared_difference_params",
-                "sum": "nn_sum_params", "softmax": "nn_softmax_params"}
+PARAMS_TYPES = {
+    "conv": "nn_conv_params",
+    "conv_s16": "nn_conv2d_s16_params",
+    "fc": "nn_fc_params",
+    "fc_pairs": "nn_fc_pairs_params",
+    "pool": "nn_pool_params",
+    "max_pool": "nn_pool_params",
+    "depthwise": "nn_depthwise_params",
+    "squared_difference": "nn_squared_difference_params",
+    "sum": "nn_sum_params",
+    "softmax": "nn_softmax_params",
+}
 LAYOUT_MACROS = {"pairs": ("NN_PAIR", 6), "quads": ("NN_CHANNEL_PAIR", 4)}
 
 
@@ -72,13 +81,22 @@ def render_native(plan: NativePlan) -> dict[str, str]:
                 body = c_array_rows(data, label) if data.ndim > 1 else c_array(data, per_line=8, width=11)
                 size = int(np.asarray(data).size)
             arrays.append({"c_type": c_type, "name": name, "size": size, "comment": comment, "body": body})
-        steps.append({
-            "params_type": PARAMS_TYPES.get(s.kind), "input_count": m.tensors[s.input].size,
-            "kind": s.kind, "name": s.name, "title_lines": s.title.split("\n"), "arrays": arrays,
-            "params": s.params, "input": c_buffer(plan.storage[s.input]), "output": c_buffer(plan.storage[s.output]),
-            "macs": s.macs, "scratch": c_buffer(plan.storage.get(("scratch", s.name))),
-            "shape": list(m.tensors[s.output].shape),
-        })
+        steps.append(
+            {
+                "params_type": PARAMS_TYPES.get(s.kind),
+                "input_count": m.tensors[s.input].size,
+                "kind": s.kind,
+                "name": s.name,
+                "title_lines": s.title.split("\n"),
+                "arrays": arrays,
+                "params": s.params,
+                "input": c_buffer(plan.storage[s.input]),
+                "output": c_buffer(plan.storage[s.output]),
+                "macs": s.macs,
+                "scratch": c_buffer(plan.storage.get(("scratch", s.name))),
+                "shape": list(m.tensors[s.output].shape),
+            }
+        )
     luts = [{"name": name, "body": c_array(np.frombuffer(key, np.int8))} for key, name in plan.luts.items()]
     buffers = []  # arena buffers in the order the layers write them
     for st in plan.steps:
@@ -92,10 +110,17 @@ def render_native(plan: NativePlan) -> dict[str, str]:
             off = int(scratch.split("+")[1])
             buffers.append(f"{st.name} im2col patch arena[{off}..{off + st.scratch_bytes})")
     context = {
-        "model_name": m.name, "sha256": m.sha256, "steps": steps, "luts": luts,
-        "arena_bytes": plan.arena_bytes, "arena_words": max(1, plan.arena_bytes // 4), "macs": plan.macs,
-        "input_bytes": m.input.size, "output_count": m.output.size,
-        "ops": ", ".join(op.op for op in m.operators), "buffers": buffers,
+        "model_name": m.name,
+        "sha256": m.sha256,
+        "steps": steps,
+        "luts": luts,
+        "arena_bytes": plan.arena_bytes,
+        "arena_words": max(1, plan.arena_bytes // 4),
+        "macs": plan.macs,
+        "input_bytes": m.input.size,
+        "output_count": m.output.size,
+        "ops": ", ".join(op.op for op in m.operators),
+        "buffers": buffers,
     }
     return {name: render(f"{name}.j2", **context) for name in GENERATED_FILES if name.startswith("native_")}
 

@@ -10,6 +10,7 @@ Everything here follows TFLM's Prepare() code exactly:
 `multiply_by_quantized_multiplier` is the run-time side, in numpy, for tests and proofs.
 Ported from TensorFlow Lite Micro, Apache License 2.0 (see NOTICE).
 """
+
 from __future__ import annotations
 
 import math
@@ -45,15 +46,18 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
-def requantization(input_scale: float, weight_scales: np.ndarray, output_scale: float, channels: int,
-                   per_tensor_float_product: bool) -> tuple[np.ndarray, np.ndarray]:
+def requantization(
+    input_scale: float, weight_scales: np.ndarray, output_scale: float, channels: int, per_tensor_float_product: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (multiplier, shift) arrays as TFLM's conv / fully connected Prepare() makes them
     (a per-tensor weight scale is repeated for every channel)."""
     mult = np.zeros(channels, np.int64)
     shift = np.zeros(channels, np.int64)
     for i in range(channels):
         if per_tensor_float_product:  # GetQuantizedConvolutionMultipler: the product in float32
-            real = float(np.float32(input_scale) * np.float32(weight_scales[i % weight_scales.size])) / float(output_scale)
+            real = float(np.float32(input_scale) * np.float32(weight_scales[i % weight_scales.size])) / float(
+                output_scale
+            )
         else:
             real = float(input_scale) * float(weight_scales[i % weight_scales.size]) / float(output_scale)
         mult[i], shift[i] = quantize_multiplier(real)
@@ -92,7 +96,9 @@ def activation_range(activation: str, scale: float, zero_point: int, where: str)
         return max(lo, quantize_float(scale, zero_point, 0.0)), min(hi, quantize_float(scale, zero_point, 6.0))
     if activation == "RELU_N1_TO_1":
         return max(lo, quantize_float(scale, zero_point, -1.0)), min(hi, quantize_float(scale, zero_point, 1.0))
-    raise LenetMcuError(f"{where}: fused activation {activation} is not supported (supported: {', '.join(ACTIVATIONS)})")
+    raise LenetMcuError(
+        f"{where}: fused activation {activation} is not supported (supported: {', '.join(ACTIVATIONS)})"
+    )
 
 
 def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:

@@ -163,7 +163,7 @@ static void infer(const struct proto_frame *f)
 }
 
 #define PROFILE_MAX_LAYERS 16
-#define PROFILE_NAME_MAX 24
+#define PROFILE_NAME_MAX   24
 
 /* PROFILE_REQUEST: one inference through runtime_profile(), answered by one PROFILE
    frame per layer, then the RESULT of that inference (docs/protocol.md). */

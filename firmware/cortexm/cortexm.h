@@ -19,30 +19,30 @@
 #ifndef BOARD_REGISTER_TEST
 #define CPU_DSB_ISB() __asm volatile("dsb\n isb" ::: "memory")
 #define CPU_IRQ_OFF() __asm volatile("cpsid i" ::: "memory")
-#define CPU_IRQ_ON() __asm volatile("cpsie i\n isb" ::: "memory")
-#define CPU_WFI() __asm volatile("dsb\n wfi" ::: "memory") /* wakes on a pending IRQ even when masked */
-#define CPU_DSB() __asm volatile("dsb" ::: "memory")
+#define CPU_IRQ_ON()  __asm volatile("cpsie i\n isb" ::: "memory")
+#define CPU_WFI()     __asm volatile("dsb\n wfi" ::: "memory") /* wakes on a pending IRQ even when masked */
+#define CPU_DSB()     __asm volatile("dsb" ::: "memory")
 #else
 #define CPU_DSB_ISB() ((void)0)
 #define CPU_IRQ_OFF() ((void)0)
-#define CPU_IRQ_ON() ((void)0)
-#define CPU_WFI() ((void)0)
-#define CPU_DSB() ((void)0)
+#define CPU_IRQ_ON()  ((void)0)
+#define CPU_WFI()     ((void)0)
+#define CPU_DSB()     ((void)0)
 #endif
 
 /* NVIC (every profile: ISER/ICER at the same addresses). */
 #define NVIC_ISER(n) REG(0xE000E100u + 4u * (n))
 #define NVIC_ICER(n) REG(0xE000E180u + 4u * (n))
-#define SCB_AIRCR REG(0xE000ED0Cu)
-#define SCB_CPACR REG(0xE000ED88u) /* v7-M/v8-M with an FPU (or MVE) */
+#define SCB_AIRCR    REG(0xE000ED0Cu)
+#define SCB_CPACR    REG(0xE000ED88u) /* v7-M/v8-M with an FPU (or MVE) */
 
 /* SysTick: 24-bit down-counter (present on every core here but the nRF51's M0). */
-#define SYST_CSR REG(0xE000E010u)
-#define SYST_RVR REG(0xE000E014u)
-#define SYST_CVR REG(0xE000E018u)
-#define SYST_CSR_ENABLE (1u << 0)
+#define SYST_CSR               REG(0xE000E010u)
+#define SYST_RVR               REG(0xE000E014u)
+#define SYST_CVR               REG(0xE000E018u)
+#define SYST_CSR_ENABLE        (1u << 0)
 #define SYST_CSR_CLKSOURCE_CPU (1u << 2)
-#define SYST_MASK 0x00FFFFFFu
+#define SYST_MASK              0x00FFFFFFu
 
 void nvic_irq_set(uint32_t irqn, int on);
 

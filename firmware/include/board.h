@@ -13,12 +13,12 @@
 
 /* What one tick of ticks_read() is (sent in HELLO, docs/protocol.md). */
 enum tick_kind {
-    TICK_KIND_TIM2 = 0, /* TIM2 ticks; under QEMU -icount shift=0 one per instruction */
-    TICK_KIND_DWT = 1,  /* DWT CYCCNT: CPU clock cycles on silicon */
-    TICK_KIND_HOST_NS = 2, /* host test build: nanoseconds of a monotonic clock */
-    TICK_KIND_SYSTICK = 3,      /* SysTick (24 bits) at the CPU clock */
-    TICK_KIND_CMSDK_TIMER = 4,  /* CMSDK APB timer at its PCLK */
-    TICK_KIND_NRF_TIMER = 5     /* nRF51 TIMER0 at 16 MHz */
+    TICK_KIND_TIM2 = 0,        /* TIM2 ticks; under QEMU -icount shift=0 one per instruction */
+    TICK_KIND_DWT = 1,         /* DWT CYCCNT: CPU clock cycles on silicon */
+    TICK_KIND_HOST_NS = 2,     /* host test build: nanoseconds of a monotonic clock */
+    TICK_KIND_SYSTICK = 3,     /* SysTick (24 bits) at the CPU clock */
+    TICK_KIND_CMSDK_TIMER = 4, /* CMSDK APB timer at its PCLK */
+    TICK_KIND_NRF_TIMER = 5    /* nRF51 TIMER0 at 16 MHz */
 };
 
 /* Clocks, UART (interrupt-driven receive), cost counter. Sends nothing. */
@@ -45,8 +45,8 @@ void board_wait_for_interrupt(void);
 void ticks_start(void);
 uint32_t ticks_read(void);
 
-extern uint8_t tick_kind;    /* enum tick_kind, chosen at board_init() */
-extern uint32_t tick_hz;     /* nominal tick frequency in Hz */
+extern uint8_t tick_kind; /* enum tick_kind, chosen at board_init() */
+extern uint32_t tick_hz;  /* nominal tick frequency in Hz */
 extern const char board_name[];
 
 /* Linker-derived RAM figures (0 where not known, e.g. the host build). */

@@ -6,12 +6,12 @@
  * bounded: exactly `size` elements, at most 9 bits each. */
 #include "protocol.h"
 
-#define CTX_PROB_BITS 12u
-#define CTX_PROB_ONE (1u << CTX_PROB_BITS)
+#define CTX_PROB_BITS   12u
+#define CTX_PROB_ONE    (1u << CTX_PROB_BITS)
 #define CTX_ADAPT_SHIFT 4u
-#define CTX_ZERO 64u
-#define CTX_CLASS 20u
-#define CTX_COUNT (CTX_ZERO + 4u * CTX_CLASS)
+#define CTX_ZERO        64u
+#define CTX_CLASS       20u
+#define CTX_COUNT       (CTX_ZERO + 4u * CTX_CLASS)
 
 struct ctx_decoder {
     const uint8_t *body;
@@ -31,8 +31,7 @@ static unsigned decode_bit(struct ctx_decoder *d, unsigned ctx)
 {
     uint32_t q = d->p[ctx];
     uint32_t r = d->x2 - d->x1;
-    uint32_t xmid = d->x1 + (r >> CTX_PROB_BITS) * q +
-                    (((r & (CTX_PROB_ONE - 1u)) * q) >> CTX_PROB_BITS);
+    uint32_t xmid = d->x1 + (r >> CTX_PROB_BITS) * q + (((r & (CTX_PROB_ONE - 1u)) * q) >> CTX_PROB_BITS);
     unsigned bit;
     if (d->x <= xmid) {
         bit = 1;
@@ -74,7 +73,7 @@ int ctx_decode(const uint8_t *body, size_t n, int8_t *out, size_t size, size_t w
     for (unsigned i = 0; i < CTX_COUNT; i++)
         d.p[i] = (uint16_t)(CTX_PROB_ONE / 2u);
 
-    /* Neighbours are read back from `out` as offsets from fill. */
+        /* Neighbours are read back from `out` as offsets from fill. */
 #define U(i) ((int)(uint8_t)((uint8_t)out[(i)] - fill))
     for (size_t i = 0; i < size; i++) {
         size_t r = i / width, c = i % width;

@@ -31,8 +31,7 @@ void proto_rx_reset(struct proto_rx *rx)
     rx->overflow = 0;
 }
 
-enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
-                                   struct proto_frame *frame,
+enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte, struct proto_frame *frame,
                                    enum proto_error *error)
 {
     if (byte != 0) {
@@ -86,8 +85,7 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
     return RX_FRAME;
 }
 
-int proto_send(proto_write_fn write, uint8_t type, uint16_t seq,
-               const uint8_t *body, size_t body_len)
+int proto_send(proto_write_fn write, uint8_t type, uint16_t seq, const uint8_t *body, size_t body_len)
 {
     enum { RAW_MAX = PROTO_HEADER_BYTES + PROTO_TX_MAX_BODY + PROTO_CRC_BYTES };
     static uint8_t raw[RAW_MAX];

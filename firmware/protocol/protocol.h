@@ -10,16 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION 1u
-#define PROTO_MAX_PAYLOAD 1100u /* version, type, seq, body: without the CRC */
+#define PROTO_VERSION      1u
+#define PROTO_MAX_PAYLOAD  1100u /* version, type, seq, body: without the CRC */
 #define PROTO_HEADER_BYTES 4u
-#define PROTO_CRC_BYTES 4u
-#define PROTO_NO_SEQ 0xFFFFu
+#define PROTO_CRC_BYTES    4u
+#define PROTO_NO_SEQ       0xFFFFu
 /* Largest COBS encoding of MAX_PAYLOAD + CRC (one extra byte per 254),
  * without the 0x00 delimiter. */
-#define PROTO_MAX_ENCODED                                        \
-    (PROTO_MAX_PAYLOAD + PROTO_CRC_BYTES +                       \
-     (PROTO_MAX_PAYLOAD + PROTO_CRC_BYTES) / 254u + 1u)
+#define PROTO_MAX_ENCODED                                                                                    \
+    (PROTO_MAX_PAYLOAD + PROTO_CRC_BYTES + (PROTO_MAX_PAYLOAD + PROTO_CRC_BYTES) / 254u + 1u)
 
 enum proto_msg_type {
     MSG_HELLO_REQUEST = 0x01,
@@ -101,8 +100,7 @@ enum proto_rx_status {
 };
 
 void proto_rx_reset(struct proto_rx *rx);
-enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
-                                   struct proto_frame *frame,
+enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte, struct proto_frame *frame,
                                    enum proto_error *error);
 
 /* Largest body the device sends (HELLO is the longest). */
@@ -111,8 +109,7 @@ enum proto_rx_status proto_rx_push(struct proto_rx *rx, uint8_t byte,
 /* Sends one frame through `write` (normally uart_write). Bodies longer than
  * PROTO_TX_MAX_BODY are a programming error and are not sent (returns -1). */
 typedef void (*proto_write_fn)(const uint8_t *data, size_t n);
-int proto_send(proto_write_fn write, uint8_t type, uint16_t seq,
-               const uint8_t *body, size_t body_len);
+int proto_send(proto_write_fn write, uint8_t type, uint16_t seq, const uint8_t *body, size_t body_len);
 
 /* Little-endian helpers for message bodies. */
 static inline void put_u16(uint8_t *p, uint16_t v)
@@ -133,8 +130,7 @@ static inline uint16_t get_u16(const uint8_t *p)
 }
 static inline uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 #endif /* PROTOCOL_H */

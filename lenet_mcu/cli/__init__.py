@@ -8,6 +8,7 @@ Exit codes (EXIT_CODES): 0 success, 1 the device's output bytes differ from the
 reference, 2 bad input, usage or a missing extra (one line on stderr, no
 traceback), 130 interrupted.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -59,8 +60,11 @@ class LazyGroup(click.Group):
             # A stage whose optional dependencies are not installed.
             reason = extras.missing_extra_of(exc) or str(exc)  # `exc` is unbound once the except block ends
 
-            @click.command(name=name, help=f"(unavailable: {reason})",
-                           context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+            @click.command(
+                name=name,
+                help=f"(unavailable: {reason})",
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            )
             def unavailable():
                 raise LenetMcuError(f"'{name}' is unavailable in this install: {reason}")
 
@@ -69,10 +73,12 @@ class LazyGroup(click.Group):
 
 def _epilog() -> str:
     codes = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
-    return ("\b\nThe base install runs flash, stop, verify, ports and boards; train, quantize, evaluate and\n"
-            "pipeline need pip install 'lenet-mcu[train]'; codegen (and build or flash when the generated\n"
-            "C is stale) needs 'lenet-mcu[codegen]'.\n\n"
-            "\b\nExit codes:\n" + codes)
+    return (
+        "\b\nThe base install runs flash, stop, verify, ports and boards; train, quantize, evaluate and\n"
+        "pipeline need pip install 'lenet-mcu[train]'; codegen (and build or flash when the generated\n"
+        "C is stale) needs 'lenet-mcu[codegen]'.\n\n"
+        "\b\nExit codes:\n" + codes
+    )
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True, epilog=_epilog())

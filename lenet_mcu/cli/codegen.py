@@ -1,4 +1,5 @@
 """`lenet-mcu codegen`: C sources for the int8 model, for one runtime."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,10 +15,20 @@ from lenet_mcu.extras import require_extra
 @click.command()
 @runtime_option("native: interpreter-free C kernels; tflm: TensorFlow Lite Micro harness")
 @artifacts_option(f"artifacts folder: reads {TFLITE_MODEL}, writes codegen/<runtime>/")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"a .tflite to use instead of ARTIFACTS/{TFLITE_MODEL}")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="output folder instead of ARTIFACTS/codegen/<runtime>")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"a .tflite to use instead of ARTIFACTS/{TFLITE_MODEL}",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="output folder instead of ARTIFACTS/codegen/<runtime>",
+)
 def codegen(runtime: str, artifacts: Path, model_path: Path | None, out_dir: Path | None):
     """Generate C for the int8 model (model_info.h plus the runtime's sources)."""
     require_extra("codegen", "`lenet-mcu codegen`")
@@ -32,6 +43,9 @@ def codegen(runtime: str, artifacts: Path, model_path: Path | None, out_dir: Pat
     click.echo(f"codegen ({runtime}): {tflite} -> {out_dir} ({', '.join(p.name for p in written)})")
     if runtime == "native":
         header = (out_dir / "native_model.h").read_text()
-        figures = {f[1]: f[2] for f in (line.split() for line in header.splitlines())
-                   if len(f) == 3 and f[0] == "#define"}
-        click.echo(f"  {figures.get('NATIVE_MACS')} MACs per inference, activation arena {figures.get('NATIVE_ARENA_BYTES')} B")
+        figures = {
+            f[1]: f[2] for f in (line.split() for line in header.splitlines()) if len(f) == 3 and f[0] == "#define"
+        }
+        click.echo(
+            f"  {figures.get('NATIVE_MACS')} MACs per inference, activation arena {figures.get('NATIVE_ARENA_BYTES')} B"
+        )

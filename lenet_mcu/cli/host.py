@@ -1,4 +1,5 @@
 """`lenet-mcu flash`, `lenet-mcu stop` and `lenet-mcu verify` (host side, no TensorFlow)."""
+
 from __future__ import annotations
 
 import shlex
@@ -16,20 +17,41 @@ from lenet_mcu.pipeline import built_firmware, ensure_firmware
 
 
 @click.command()
-@click.option("--target", type=click.Choice(flash_mod.TARGETS), default=flash_mod.QEMU_TARGET, show_default=True,
-              help="the board's emulator, or the real board through a debug probe")
+@click.option(
+    "--target",
+    type=click.Choice(flash_mod.TARGETS),
+    default=flash_mod.QEMU_TARGET,
+    show_default=True,
+    help="the board's emulator, or the real board through a debug probe",
+)
 @board_option()
 @runtime_option("which firmware build to run")
-@click.option("--probe", type=click.Choice(flash_mod.PROBES), default="openocd", show_default=True,
-              help="programming tool for --target board")
-@click.option("--interface", default=None,
-              help="openocd interface config (interface/<name>.cfg): stlink, cmsis-dap, jlink... "
-                   "[default: the board's usual probe]")
-@click.option("--elf", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="flash this ELF instead of artifacts/build/<board>/<runtime>/firmware.elf (implies --no-build)")
+@click.option(
+    "--probe",
+    type=click.Choice(flash_mod.PROBES),
+    default="openocd",
+    show_default=True,
+    help="programming tool for --target board",
+)
+@click.option(
+    "--interface",
+    default=None,
+    help="openocd interface config (interface/<name>.cfg): stlink, cmsis-dap, jlink... "
+    "[default: the board's usual probe]",
+)
+@click.option(
+    "--elf",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="flash this ELF instead of artifacts/build/<board>/<runtime>/firmware.elf (implies --no-build)",
+)
 @click.option("--build/--no-build", default=True, show_default=True, help="rebuild the firmware first if it is stale")
-@click.option("--icount/--no-icount", default=True, show_default=True,
-              help="QEMU -icount shift=0: deterministic tick counts (instructions per tick: `lenet-mcu boards`)")
+@click.option(
+    "--icount/--no-icount",
+    default=True,
+    show_default=True,
+    help="QEMU -icount shift=0: deterministic tick counts (instructions per tick: `lenet-mcu boards`)",
+)
 @tflm_dir_option
 @click.option("--dry-run", is_flag=True, help="print the command line that would run, do nothing")
 @artifacts_option()
@@ -55,11 +77,15 @@ def flash(target, board, runtime, probe, interface, elf, build, icount, tflm_dir
     if target == flash_mod.QEMU_TARGET:
         state = flash_mod.flash_qemu(artifacts, elf_path, runtime, icount=icount, board=board)
         click.echo(f"QEMU is running {state['elf']} (pid {state['pid']}); serial port: {state['url']}")
-        click.echo(f"verify with `lenet-mcu verify --artifacts {artifacts}`, stop with `lenet-mcu stop --artifacts {artifacts}`")
+        click.echo(
+            f"verify with `lenet-mcu verify --artifacts {artifacts}`, stop with `lenet-mcu stop --artifacts {artifacts}`"
+        )
         return
     flash_mod.flash_board(elf_path, probe=probe, interface=interface, board=board)
-    click.echo(f"flashed {elf_path} with {probe}; the board was reset. "
-               "Verify with `lenet-mcu verify --port /dev/ttyACM0` (or your USB serial adapter)")
+    click.echo(
+        f"flashed {elf_path} with {probe}; the board was reset. "
+        "Verify with `lenet-mcu verify --port /dev/ttyACM0` (or your USB serial adapter)"
+    )
 
 
 @click.command()
@@ -74,35 +100,78 @@ def stop(artifacts):
 
 
 @click.command()
-@click.option("--port", "ports", multiple=True,
-              help="serial port or pyserial URL: /dev/ttyACM0, socket://host:port, rfc2217://host:port; "
-                   "repeat it to share the images among several devices "
-                   "[default: the QEMU started by `lenet-mcu flash`]")
-@click.option("--devices", type=click.IntRange(min=0, max=64), default=0, show_default=True,
-              help="start this many emulated boards running the built firmware (with --port: in addition)")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    help="serial port or pyserial URL: /dev/ttyACM0, socket://host:port, rfc2217://host:port; "
+    "repeat it to share the images among several devices "
+    "[default: the QEMU started by `lenet-mcu flash`]",
+)
+@click.option(
+    "--devices",
+    type=click.IntRange(min=0, max=64),
+    default=0,
+    show_default=True,
+    help="start this many emulated boards running the built firmware (with --port: in addition)",
+)
 @runtime_option("firmware the emulated boards of --devices run")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="UART baud rate")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="check only the first N test images")
-@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint "
-              "(with any number of devices)")
+@click.option(
+    "--resume", is_flag=True, help="continue an interrupted run from its checkpoint (with any number of devices)"
+)
 @data_option
-@click.option("--window", type=click.IntRange(min=1, max=32), default=None,
-              help="INFER frames in flight per device [default: 4 over socket://, 1 on a UART]")
-@click.option("--timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
-              help="longest wait for an answer before a request is sent again (it adapts down to "
-                   "10x the usual answer time, at least 0.2 s)")
-@click.option("--hello-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="seconds to wait for the device's HELLO")
-@click.option("--progress/--no-progress", default=True,
-              help="progress: a bar on a terminal, else a line every few seconds")
-@click.option("--json", "as_json", is_flag=True,
-              help="print a JSON summary on stdout (progress and messages go to stderr)")
-@board_option("refuse a device that says it is another board; the board the emulators of --devices are "
-              "[default: the board `lenet-mcu flash` started, "
-              "else any]", default=None)
+@click.option(
+    "--window",
+    type=click.IntRange(min=1, max=32),
+    default=None,
+    help="INFER frames in flight per device [default: 4 over socket://, 1 on a UART]",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.01),
+    default=2.0,
+    show_default=True,
+    help="longest wait for an answer before a request is sent again (it adapts down to "
+    "10x the usual answer time, at least 0.2 s)",
+)
+@click.option(
+    "--hello-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="seconds to wait for the device's HELLO",
+)
+@click.option(
+    "--progress/--no-progress", default=True, help="progress: a bar on a terminal, else a line every few seconds"
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="print a JSON summary on stdout (progress and messages go to stderr)"
+)
+@board_option(
+    "refuse a device that says it is another board; the board the emulators of --devices are "
+    "[default: the board `lenet-mcu flash` started, "
+    "else any]",
+    default=None,
+)
 @artifacts_option()
-def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeout, hello_timeout, progress,
-           as_json, board, artifacts):
+def verify(
+    ports,
+    devices,
+    runtime,
+    baud,
+    limit,
+    resume,
+    data_dir,
+    window,
+    timeout,
+    hello_timeout,
+    progress,
+    as_json,
+    board,
+    artifacts,
+):
     """Stream the MNIST test set to the device(s) and prove its int8 outputs equal the TFLM reference."""
     import contextlib
     import json
@@ -124,9 +193,21 @@ def verify(ports, devices, runtime, baud, limit, resume, data_dir, window, timeo
     try:
         elf = built_firmware(artifacts, runtime, board or DEFAULT_BOARD) if devices else None
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            rep = run_verify(artifacts, port=list(ports), baud=baud, limit=limit, resume=resume, data_dir=data_dir,
-                             window=window, timeout=timeout, hello_timeout=hello_timeout, progress=progress,
-                             devices=devices, elf=elf, board=board)
+            rep = run_verify(
+                artifacts,
+                port=list(ports),
+                baud=baud,
+                limit=limit,
+                resume=resume,
+                data_dir=data_dir,
+                window=window,
+                timeout=timeout,
+                hello_timeout=hello_timeout,
+                progress=progress,
+                devices=devices,
+                elf=elf,
+                board=board,
+            )
     except VerifyFailed as exc:
         if report_json.is_file():
             show(json.loads(report_json.read_text()), exc.exit_code)

@@ -1,4 +1,5 @@
 """`lenet-mcu ports`: the serial ports a board's check can use (base install)."""
+
 from __future__ import annotations
 
 import json

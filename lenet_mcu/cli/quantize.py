@@ -1,4 +1,5 @@
 """`lenet-mcu quantize` and `lenet-mcu evaluate`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,18 +20,37 @@ def quantize(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, out
     require_extra("train", "`lenet-mcu quantize`")
     require_extra("codegen", "`lenet-mcu quantize`")
     data_dir = mnist.check_data_dir(data_dir)
-    config = config_for_later_stage(artifacts, fast=fast, seed=seed, epochs=epochs, c3_table=c3_table,
-                                    calibration_size=calibration_size, subsampling=subsampling, output=output)
+    config = config_for_later_stage(
+        artifacts,
+        fast=fast,
+        seed=seed,
+        epochs=epochs,
+        c3_table=c3_table,
+        calibration_size=calibration_size,
+        subsampling=subsampling,
+        output=output,
+    )
     run_stage("quantize", quantize_stage, StageContext(config=config, data_dir=data_dir, artifacts=artifacts))
 
 
 @click.command()
 @training_options
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="int8 .tflite to evaluate [default: ARTIFACTS/lenet5_int8.tflite]")
-@click.option("--workers", type=click.IntRange(min=1, max=16), default=None,
-              help="processes for the TFLM interpreter [default: up to 2]")
-def evaluate(artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size, model_path, workers):
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="int8 .tflite to evaluate [default: ARTIFACTS/lenet5_int8.tflite]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=16),
+    default=None,
+    help="processes for the TFLM interpreter [default: up to 2]",
+)
+def evaluate(
+    artifacts, data_dir, seed, epochs, fast, c3_table, subsampling, output, calibration_size, model_path, workers
+):
     """Accuracy of float, int8 desktop TFLite and int8 TFLM on the 10,000 test images.
 
     Writes metrics.json, references.npz and confusion.png into --artifacts.

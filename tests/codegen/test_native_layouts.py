@@ -1,13 +1,14 @@
 """The fast kernels' arithmetic against TFLM's, in numpy: the one-multiply requantization
 (nn_requantize.h) and the channel-pair dot product (nn_fully_connected_pairs.h)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lenet_mcu.tflite_model import load_model
 from lenet_mcu.codegen.native import layouts
 from lenet_mcu.codegen.native.tflm_arithmetic import multiply_by_quantized_multiplier, requantization
+from lenet_mcu.tflite_model import load_model
 
 EXHAUSTIVE_LIMIT = 40_000_000  # accumulator values per layer checked one by one; larger layers are sampled
 
@@ -25,7 +26,9 @@ def check_requantization(multiplier: int, shift: int, zero_point: int, acc: np.n
     want = multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point
     got = smmlar_requantize(acc, multiplier, int(offset[0]), int(r[0]))
     bad = np.nonzero(got != want)[0]
-    assert bad.size == 0, f"M={multiplier} shift={shift} zp={zero_point}: acc={acc[bad[0]]} gives {got[bad[0]]}, TFLM {want[bad[0]]}"
+    assert bad.size == 0, (
+        f"M={multiplier} shift={shift} zp={zero_point}: acc={acc[bad[0]]} gives {got[bad[0]]}, TFLM {want[bad[0]]}"
+    )
 
 
 def test_one_multiply_requantization_equals_tflm_for_random_multipliers():
@@ -37,9 +40,9 @@ def test_one_multiply_requantization_equals_tflm_for_random_multipliers():
 
 
 def test_one_multiply_requantization_is_refused_where_it_does_not_apply():
-    assert layouts.requantize_constants(np.array([1 << 30]), np.array([0]), 0) is None   # no right shift
-    assert layouts.requantize_constants(np.array([1 << 30]), np.array([2]), 0) is None   # left shift
-    assert layouts.requantize_constants(np.array([0]), np.array([-3]), 0) is None        # flushed multiplier
+    assert layouts.requantize_constants(np.array([1 << 30]), np.array([0]), 0) is None  # no right shift
+    assert layouts.requantize_constants(np.array([1 << 30]), np.array([2]), 0) is None  # left shift
+    assert layouts.requantize_constants(np.array([0]), np.array([-3]), 0) is None  # flushed multiplier
 
 
 def test_one_multiply_requantization_equals_tflm_on_every_reachable_accumulator(fast_artifacts):
@@ -62,8 +65,13 @@ def test_one_multiply_requantization_equals_tflm_on_every_reachable_accumulator(
             if exhaustive:
                 acc = np.arange(-bound[c], bound[c] + 1, dtype=np.int64)
             else:
-                acc = np.concatenate([rng.integers(-bound[c], bound[c] + 1, size=200_000),
-                                      np.arange(-bound[c], -bound[c] + 1000), np.arange(bound[c] - 1000, bound[c] + 1)])
+                acc = np.concatenate(
+                    [
+                        rng.integers(-bound[c], bound[c] + 1, size=200_000),
+                        np.arange(-bound[c], -bound[c] + 1000),
+                        np.arange(bound[c] - 1000, bound[c] + 1),
+                    ]
+                )
             check_requantization(int(mult[c]), int(shift[c]), y.zero_point, acc)
         layers += 1
     assert layers == 5
@@ -97,7 +105,9 @@ def test_channel_pair_words_give_both_dot_products(n):
     # NN_CHANNEL_PAIR as the C macro builds it: int16 halves a + 256 b
     lo = (quads[:, 0] + 256 * quads[:, 1]) & 0xFFFF
     hi = (quads[:, 2] + 256 * quads[:, 3]) & 0xFFFF
-    words = (lo | (hi << 16)).astype(np.int64).reshape(out // (2 * params["block"]), params["in_words"], params["block"])
+    words = (
+        (lo | (hi << 16)).astype(np.int64).reshape(out // (2 * params["block"]), params["in_words"], params["block"])
+    )
     for x in (rng.integers(-128, 128, size=n), np.full(n, -128), np.full(n, 127)):
         x2 = np.zeros(2 * params["in_words"], np.int64)
         x2[:n] = 2 * x  # widened and doubled

@@ -8,6 +8,7 @@
 - the arena is the host measurement plus the stated margin
 - RUNTIME=tflm without TFLM_DIR says what is missing and how to get it
 """
+
 from __future__ import annotations
 
 import re
@@ -17,13 +18,13 @@ import sys
 
 import numpy as np
 import pytest
+from tflm_models import mini_lenet
 
 from lenet_mcu.codegen import generate, tflm
 from lenet_mcu.codegen.model_info import c_float
-from lenet_mcu.tflite_model import load_model
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import FIRMWARE_DIR
-from tflm_models import mini_lenet
+from lenet_mcu.tflite_model import load_model
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +65,10 @@ def test_op_resolver_registers_exactly_the_models_ops(mini):
     mk = tflm.describe(out)
     assert mk["ops"] == ["CONV_2D", "TANH", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"]
     mk_text = (out / "tflm_model.mk").read_text()
-    assert "TFLM_MODEL_REGISTRATIONS := Register_CONV_2D Register_TANH Register_AVERAGE_POOL_2D " \
-           "Register_FULLY_CONNECTED Register_SOFTMAX" in mk_text
+    assert (
+        "TFLM_MODEL_REGISTRATIONS := Register_CONV_2D Register_TANH Register_AVERAGE_POOL_2D "
+        "Register_FULLY_CONNECTED Register_SOFTMAX" in mk_text
+    )
 
 
 def test_op_resolver_follows_the_model_not_a_fixed_list(tmp_path):
@@ -73,8 +76,14 @@ def test_op_resolver_follows_the_model_not_a_fixed_list(tmp_path):
     model.write_bytes(mini_lenet(pool="MAX_POOL_2D", extra_op="RELU"))
     generate("tflm", model, tmp_path / "out")
     source = (tmp_path / "out" / "tflm_runtime.cc").read_text()
-    assert _resolver_calls(source) == ["AddConv2D", "AddTanh", "AddRelu", "AddMaxPool2D",
-                                       "AddFullyConnected", "AddSoftmax"]
+    assert _resolver_calls(source) == [
+        "AddConv2D",
+        "AddTanh",
+        "AddRelu",
+        "AddMaxPool2D",
+        "AddFullyConnected",
+        "AddSoftmax",
+    ]
     assert "constexpr int kOpCount = 6;" in source
     assert "AddAveragePool2D" not in source
 
@@ -83,8 +92,12 @@ def test_resolver_ops_reports_where_each_op_is_used():
     info = load_model_bytes(mini_lenet())
     ops = tflm.resolver_ops(info)
     assert [(r.op, r.operator_indices) for r in ops] == [
-        ("CONV_2D", (0,)), ("TANH", (1, 4)), ("AVERAGE_POOL_2D", (2,)),
-        ("FULLY_CONNECTED", (3, 5)), ("SOFTMAX", (6,))]
+        ("CONV_2D", (0,)),
+        ("TANH", (1, 4)),
+        ("AVERAGE_POOL_2D", (2,)),
+        ("FULLY_CONNECTED", (3, 5)),
+        ("SOFTMAX", (6,)),
+    ]
     assert all(r.registration == f"Register_{r.op}" for r in ops)
 
 
@@ -114,9 +127,23 @@ def test_an_op_tflm_lacks_is_a_one_line_error_and_nothing_is_written(tmp_path):
 def test_an_op_tflm_lacks_through_the_cli(tmp_path):
     model = tmp_path / "lsh.tflite"
     model.write_bytes(mini_lenet(extra_op="LSH_PROJECTION"))
-    proc = subprocess.run([sys.executable, "-m", "lenet_mcu.cli", "codegen", "--runtime", "tflm",
-                           "--model", str(model), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lenet_mcu.cli",
+            "codegen",
+            "--runtime",
+            "tflm",
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "LSH_PROJECTION" in lines[0], proc.stderr
@@ -133,8 +160,11 @@ def test_names_from_the_model_cannot_break_the_generated_c(tmp_path):
     generate("tflm", model, out)
     header = (out / "model_data.h").read_text()
     assert "/* Input tensor 'x* / 'y' / int z;': int8, NHWC. */" in header
-    subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", "-I", str(out),
-                    str(out / "model_data.cc")], check=True, capture_output=True)
+    subprocess.run(
+        ["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", "-I", str(out), str(out / "model_data.cc")],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_resolver_table_names_only_resolver_methods():
@@ -148,6 +178,7 @@ def test_resolver_table_names_only_resolver_methods():
 
 
 # ---------------------------------------------------------------- the C array
+
 
 def test_c_array_round_trip_from_the_text(mini):
     model, out, _ = mini
@@ -167,12 +198,27 @@ def test_c_array_round_trip_through_a_compiler(mini, tmp_path):
     main.write_text(
         '#include <cstdint>\n#include <cstdio>\n#include "model_data.h"\n'
         "int main() {\n"
-        "  std::fprintf(stderr, \"%u\\n\", (unsigned)(reinterpret_cast<std::uintptr_t>(g_model_data) % 16));\n"
+        '  std::fprintf(stderr, "%u\\n", (unsigned)(reinterpret_cast<std::uintptr_t>(g_model_data) % 16));\n'
         "  std::fwrite(g_model_data, 1, g_model_data_len, stdout);\n"
-        "  return 0;\n}\n")
+        "  return 0;\n}\n"
+    )
     exe = tmp_path / "dump"
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(out), str(main),
-                    str(out / "model_data.cc"), "-o", str(exe)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-Wall",
+            "-Werror",
+            "-I",
+            str(out),
+            str(main),
+            str(out / "model_data.cc"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+    )
     proc = subprocess.run([str(exe)], capture_output=True, check=True)
     assert proc.stdout == model.read_bytes()
     assert proc.stderr.strip() == b"0", "g_model_data is not 16-byte aligned"
@@ -180,8 +226,9 @@ def test_c_array_round_trip_through_a_compiler(mini, tmp_path):
 
 def test_alignment_attributes_present(mini):
     model, out, _ = mini
-    assert re.search(r"^alignas\(16\) const unsigned char g_model_data\[\] = \{$",
-                     (out / "model_data.cc").read_text(), re.M)
+    assert re.search(
+        r"^alignas\(16\) const unsigned char g_model_data\[\] = \{$", (out / "model_data.cc").read_text(), re.M
+    )
     runtime = (out / "tflm_runtime.cc").read_text()
     assert re.search(r"^alignas\(16\) uint8_t tensor_arena\[kTensorArenaSize\];$", runtime, re.M)
 
@@ -192,11 +239,25 @@ def test_alignment_in_the_arm_object(mini, tmp_path):
         pytest.skip("needs gcc-arm-none-eabi")
     model, out, _ = mini
     obj = tmp_path / "model_data.o"
-    subprocess.run(["arm-none-eabi-g++", "-std=c++17", "-mcpu=cortex-m4", "-mthumb", "-Os",
-                    "-fdata-sections", "-c", str(out / "model_data.cc"), "-o", str(obj)],
-                   check=True, capture_output=True)
-    headers = subprocess.run(["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True,
-                             text=True, check=True).stdout
+    subprocess.run(
+        [
+            "arm-none-eabi-g++",
+            "-std=c++17",
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-Os",
+            "-fdata-sections",
+            "-c",
+            str(out / "model_data.cc"),
+            "-o",
+            str(obj),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    headers = subprocess.run(
+        ["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
     match = re.search(r"\.rodata\.g_model_data\s+([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+2\*\*(\d+)", headers)
     assert match, headers
     assert int(match.group(1), 16) == len(model.read_bytes())
@@ -222,6 +283,7 @@ def test_named_constants_match_the_model(mini):
 
 # ---------------------------------------------------------------- arena
 
+
 def test_arena_is_the_host_measurement_plus_the_stated_margin(mini):
     model, out, _ = mini
     measured = tflm.measure_arena(model)
@@ -245,12 +307,15 @@ def test_arena_measurement_fails_clearly_for_a_broken_model(tmp_path):
 def test_harness_writes_the_input_before_every_invoke(mini):
     model, out, _ = mini
     runtime = (out / "tflm_runtime.cc").read_text()
-    body = runtime[runtime.index("int runtime_infer("):runtime.index("uint32_t runtime_arena_bytes")]
-    assert body.index("std::memcpy(input_tensor->data.int8, input, MODEL_INPUT_BYTES);") < body.index("interpreter->Invoke()")
+    body = runtime[runtime.index("int runtime_infer(") : runtime.index("uint32_t runtime_arena_bytes")]
+    assert body.index("std::memcpy(input_tensor->data.int8, input, MODEL_INPUT_BYTES);") < body.index(
+        "interpreter->Invoke()"
+    )
     assert "arena_used_bytes()" in runtime and 'const char runtime_name[] = "tflm";' in runtime
 
 
 # ---------------------------------------------------------------- build without TFLM
+
 
 def _make(*args, cwd=FIRMWARE_DIR):
     return subprocess.run(["make", "-C", str(cwd), *args], capture_output=True, text=True, timeout=120)
@@ -302,7 +367,8 @@ def _fake_tree(root, resolver_methods: list[str], kernels: dict[str, str]):
     (root / "third_party/flatbuffers/include/flatbuffers").mkdir(parents=True)
     (root / "third_party/flatbuffers/include/flatbuffers/flatbuffers.h").write_text("")
     (micro / "micro_mutable_op_resolver.h").write_text(
-        "".join(f"  TfLiteStatus {m}(const TFLMRegistration& r) {{}}\n" for m in resolver_methods))
+        "".join(f"  TfLiteStatus {m}(const TFLMRegistration& r) {{}}\n" for m in resolver_methods)
+    )
     for name, registration in kernels.items():
         (micro / "kernels" / name).write_text(f"TFLMRegistration {registration}() {{ return {{}}; }}\n")
     return root
@@ -312,8 +378,12 @@ def _fake_tree(root, resolver_methods: list[str], kernels: dict[str, str]):
 def test_a_tflm_tree_lacking_what_the_model_needs_is_named(mini, tmp_path):
     model, out, _ = mini
     all_methods = ["AddConv2D", "AddTanh", "AddAveragePool2D", "AddFullyConnected", "AddSoftmax"]
-    kernels = {"conv.cc": "Register_CONV_2D", "tanh.cc": "Register_TANH", "pooling.cc": "Register_AVERAGE_POOL_2D",
-               "fully_connected.cc": "Register_FULLY_CONNECTED"}  # no softmax kernel
+    kernels = {
+        "conv.cc": "Register_CONV_2D",
+        "tanh.cc": "Register_TANH",
+        "pooling.cc": "Register_AVERAGE_POOL_2D",
+        "fully_connected.cc": "Register_FULLY_CONNECTED",
+    }  # no softmax kernel
     old = _fake_tree(tmp_path / "old", [m for m in all_methods if m != "AddTanh"], kernels)
     proc = _make("RUNTIME=tflm", f"MODEL_DIR={out}", f"BUILD_DIR={tmp_path / 'b'}", f"TFLM_DIR={old}", "tflm-info")
     assert proc.returncode != 0 and f"the TFLM in {old} lacks MicroMutableOpResolver::AddTanh" in proc.stderr
@@ -322,9 +392,17 @@ def test_a_tflm_tree_lacking_what_the_model_needs_is_named(mini, tmp_path):
     assert proc.returncode != 0 and "defines Register_SOFTMAX()" in proc.stderr, proc.stderr
     (partial / "tensorflow/lite/micro/kernels/softmax.cc").write_text("TFLMRegistration Register_SOFTMAX() {}\n")
     (partial / "tensorflow/lite/micro/kernels/softmax_common.cc").write_text("")
-    proc = _make("-s", "RUNTIME=tflm", f"MODEL_DIR={out}", f"BUILD_DIR={tmp_path / 'b'}", f"TFLM_DIR={partial}",
-                 f"TFLM_CACHE_DIR={tmp_path / 'cache'}", "tflm-info")
+    proc = _make(
+        "-s",
+        "RUNTIME=tflm",
+        f"MODEL_DIR={out}",
+        f"BUILD_DIR={tmp_path / 'b'}",
+        f"TFLM_DIR={partial}",
+        f"TFLM_CACHE_DIR={tmp_path / 'cache'}",
+        "tflm-info",
+    )
     assert proc.returncode == 0, proc.stderr
     listed = re.search(r"^kernels:\s+(.*)$", proc.stdout, re.M).group(1).split()
-    assert sorted(listed) == sorted(["conv.cc", "tanh.cc", "pooling.cc", "fully_connected.cc",
-                                     "softmax.cc", "softmax_common.cc"])
+    assert sorted(listed) == sorted(
+        ["conv.cc", "tanh.cc", "pooling.cc", "fully_connected.cc", "softmax.cc", "softmax_common.cc"]
+    )

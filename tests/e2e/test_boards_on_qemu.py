@@ -8,6 +8,7 @@ QEMU machine, sharing the session's one trained model:
   images where it fits the board's memory, and where it does not, `build` says so in one line
   with the bytes it needs and the bytes the board has.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ from lenet_mcu.pipeline import ensure_firmware
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.qemu,
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                       reason="needs qemu-system-arm and the GNU Arm toolchain (gcc-arm-none-eabi)"),
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and the GNU Arm toolchain (gcc-arm-none-eabi)",
+    ),
 ]
 
 IMAGES = 1000
@@ -87,8 +90,9 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
     rng = np.random.default_rng(20261202)
     inputs = rng.integers(-128, 128, size=(RANDOM_INPUTS,) + TflmInterpreter(model).input_shape[1:], dtype=np.int8)
     outputs: dict[int, np.ndarray] = {}
-    with QemuBoard(state["elf"], machine=board.qemu_machine, extra_args=board.qemu_options,
-                   log_path=art / "qemu-random.log") as emulator:
+    with QemuBoard(
+        state["elf"], machine=board.qemu_machine, extra_args=board.qemu_options, log_path=art / "qemu-random.log"
+    ) as emulator:
         ser = serial.serial_for_url(emulator.url, timeout=0.05, write_timeout=30)
         try:
             assert request_hello(ser).board == board.name
@@ -111,18 +115,20 @@ def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
 
 # ---------------------------------------------------------------- TFLM runtime
 
+
 def _tflm_tree() -> Path:
     value = os.environ.get("TFLM_DIR")
     if not value:
-        pytest.skip("TFLM_DIR is not set: no TensorFlow Lite Micro tree to build against (a tree made by "
-                    "tflite-micro's create_tflm_tree.py; README: TensorFlow Lite Micro runtime)")
+        pytest.skip(
+            "TFLM_DIR is not set: no TensorFlow Lite Micro tree to build against (a tree made by "
+            "tflite-micro's create_tflm_tree.py; README: TensorFlow Lite Micro runtime)"
+        )
     return Path(value)
 
 
 @pytest.mark.tflm
 @pytest.mark.parametrize("board", BOARDS)
-def test_tflm_runs_bit_exact_where_it_fits_and_build_says_why_where_not(board, fast_artifacts, mnist_dir,
-                                                                        tmp_path):
+def test_tflm_runs_bit_exact_where_it_fits_and_build_says_why_where_not(board, fast_artifacts, mnist_dir, tmp_path):
     from lenet_mcu.host.qemu import QemuBoard
     from lenet_mcu.host.verify import run_verify
 
@@ -141,7 +147,15 @@ def test_tflm_runs_bit_exact_where_it_fits_and_build_says_why_where_not(board, f
         assert record.ram_bytes <= 16 * 1024, "only the 8/16 KiB boards may be too small for TFLM"
         return
     with QemuBoard(elf, machine=record.qemu_machine, extra_args=record.qemu_options) as emulator:
-        rep = run_verify(art, port=emulator.url, limit=IMAGES, data_dir=mnist_dir, progress=False, reports=False,
-                         log=lambda m: None, board=board)
+        rep = run_verify(
+            art,
+            port=emulator.url,
+            limit=IMAGES,
+            data_dir=mnist_dir,
+            progress=False,
+            reports=False,
+            log=lambda m: None,
+            board=board,
+        )
     assert rep["images"] == IMAGES and rep["device"]["runtime"] == "tflm"
     assert rep["bitexact"]["images_differing"] == 0, rep["bitexact"]

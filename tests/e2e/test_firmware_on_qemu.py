@@ -1,5 +1,6 @@
 """The firmware (echo test-fixture runtime) of every emulated board on its QEMU machine:
 boot, HELLO, INFER round trips, deterministic tick counts, garbage, flow control, faults."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import time
 
 import numpy as np
 import pytest
-
 from fw_helpers import ECHO_DIR, ECHO_MAKE_VARS, bad_cases, echo_outputs, frame, infer_frame, random_input
+
 from lenet_mcu import boards
 from lenet_mcu.firmware.build import build_firmware
 from lenet_mcu.host import protocol as P
@@ -19,8 +20,10 @@ serial = pytest.importorskip("serial")
 
 pytestmark = [
     pytest.mark.qemu,
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                       reason="needs qemu-system-arm and gcc-arm-none-eabi"),
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and gcc-arm-none-eabi",
+    ),
 ]
 
 
@@ -68,14 +71,16 @@ def board(request) -> boards.Board:
 
 @pytest.fixture(scope="module")
 def echo_elf(board, tmp_path_factory):
-    return build_firmware("echo", ECHO_DIR, tmp_path_factory.mktemp(f"echo-fw-{board.name}"), board=board.name,
-                          make_vars=ECHO_MAKE_VARS)
+    return build_firmware(
+        "echo", ECHO_DIR, tmp_path_factory.mktemp(f"echo-fw-{board.name}"), board=board.name, make_vars=ECHO_MAKE_VARS
+    )
 
 
 @pytest.fixture()
 def device(board, echo_elf, tmp_path):
-    with QemuBoard(echo_elf, log_path=tmp_path / "qemu.log", machine=board.qemu_machine,
-                   extra_args=board.qemu_options) as emulator:
+    with QemuBoard(
+        echo_elf, log_path=tmp_path / "qemu.log", machine=board.qemu_machine, extra_args=board.qemu_options
+    ) as emulator:
         link = Link(emulator.url)
         hello = request_hello(link.ser)
         link.sync()
@@ -121,8 +126,11 @@ def test_infer_round_trips_with_deterministic_ticks(device):
     # way, depending on where in a tick the inference started.
     jitter = 0 if board.counter.instructions_per_tick == 1 else 1
     for i in (0, 1, 5):
-        link.send(frame(P.MsgType.HELLO_REQUEST, 50) + infer_frame(100 + i, xs[i], rle=False)
-                  + infer_frame(200 + i, xs[i], rle=True))
+        link.send(
+            frame(P.MsgType.HELLO_REQUEST, 50)
+            + infer_frame(100 + i, xs[i], rle=False)
+            + infer_frame(200 + i, xs[i], rle=True)
+        )
         # (HELLOs answer this request and, on a slow host, late duplicates of the
         # fixture's handshake requests.)
         got = []
@@ -214,6 +222,7 @@ def test_stack_high_water_mark_is_reported(device):
 
 def test_qemu_board_leaves_no_process_behind(board, echo_elf, tmp_path):
     import os
+
     emulator = QemuBoard(echo_elf, log_path=tmp_path / "q.log", machine=board.qemu_machine).start()
     pid = emulator.pid
     os.kill(pid, 0)  # running

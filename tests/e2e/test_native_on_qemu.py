@@ -4,6 +4,7 @@ The goal the project is judged by: on all 10,000 MNIST test images the int8
 outputs of the firmware equal the TFLM reference byte for byte. One firmware
 build and one emulator serve every test here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,22 +14,24 @@ import time
 
 import numpy as np
 import pytest
-
 from fake_device import LossyProxy
+
 from lenet_mcu import mnist
+from lenet_mcu.artifacts import read_manifest
 from lenet_mcu.firmware.build import size_report
 from lenet_mcu.host import flash, qemu
 from lenet_mcu.host import protocol as P
 from lenet_mcu.host.qemu import read_available, request_hello
-from lenet_mcu.artifacts import read_manifest
 from lenet_mcu.host.verify import run_verify
 from lenet_mcu.pipeline import ensure_firmware
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.qemu,
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                       reason="needs qemu-system-arm and the GNU Arm toolchain (gcc-arm-none-eabi)"),
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and the GNU Arm toolchain (gcc-arm-none-eabi)",
+    ),
 ]
 
 # What the pipeline made; the rest (codegen/, build/, verify/) this test makes in its own copy.
@@ -66,7 +69,9 @@ def test_all_test_images_bit_exact_on_qemu(qemu_native, mnist_dir):
     profile = rep["profile"]  # ticks per layer, from the firmware's PROFILE answer
     assert [layer["name"] for layer in profile["layers"]] == ["c1_s2", "c3_s4", "c5", "f6", "output", "softmax"]
     assert profile["outputs_equal_tflm"]
-    assert (art / "verify" / "profile.png").is_file() and "## Ticks per layer" in (art / "verify" / "report.md").read_text()
+    assert (art / "verify" / "profile.png").is_file() and "## Ticks per layer" in (
+        art / "verify" / "report.md"
+    ).read_text()
 
 
 def test_native_firmware_fits_flash_and_ram(qemu_native):
@@ -155,8 +160,17 @@ def test_lossy_link_to_qemu_gets_every_result_once(qemu_native, mnist_dir):
     art, state = qemu_native
     limit = 300
     with LossyProxy(state["port"], drop=0.001, corrupt=0.001, garbage=0.02, seed=3) as proxy:
-        rep = run_verify(art, port=proxy.url, data_dir=mnist_dir, limit=limit, timeout=1.0, window=4,
-                         progress=False, reports=False, log=lambda m: None)
+        rep = run_verify(
+            art,
+            port=proxy.url,
+            data_dir=mnist_dir,
+            limit=limit,
+            timeout=1.0,
+            window=4,
+            progress=False,
+            reports=False,
+            log=lambda m: None,
+        )
         assert proxy.damaged_bytes > 0
     assert rep["images"] == limit and rep["bitexact"]["images_differing"] == 0
     assert rep["link"]["retransmits"] > 0
@@ -176,8 +190,16 @@ def test_emulator_restart_mid_run_is_survived(qemu_native, mnist_dir):
             flash.stop_qemu(art)
             new_state.update(flash.start_qemu(art, state["elf"], port=state["port"]))
 
-    rep = run_verify(art, data_dir=mnist_dir, limit=150, timeout=1.0, progress=False, reports=False,
-                     on_result=restart_once, log=lambda m: None)
+    rep = run_verify(
+        art,
+        data_dir=mnist_dir,
+        limit=150,
+        timeout=1.0,
+        progress=False,
+        reports=False,
+        on_result=restart_once,
+        log=lambda m: None,
+    )
     assert restarted.is_set() and new_state["pid"] != state["pid"]
     assert rep["link"]["reconnects"] >= 1
     assert rep["images"] == 150 and rep["bitexact"]["images_differing"] == 0
@@ -193,8 +215,9 @@ def test_second_client_on_a_busy_emulator_is_a_clear_error(qemu_native, mnist_di
     art, state = qemu_native
     with Link(state["url"]):  # someone else holds QEMU's only client slot
         with pytest.raises(LenetMcuError, match="is another verify connected"):
-            run_verify(art, data_dir=mnist_dir, limit=5, hello_timeout=2.0, progress=False, reports=False,
-                       log=lambda m: None)
+            run_verify(
+                art, data_dir=mnist_dir, limit=5, hello_timeout=2.0, progress=False, reports=False, log=lambda m: None
+            )
 
 
 def _fresh_copy(fast_artifacts, tmp_path):
@@ -216,8 +239,7 @@ def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, 
     monkeypatch.chdir(tmp_path)
     art = Path("artifacts")  # relative, like the CLI's default
     config = pipeline.config_for_later_stage(art)
-    ctx = pipeline.StageContext(config=config, data_dir=mnist_dir, artifacts=art, echo=lambda m: None,
-                                verify_limit=100)
+    ctx = pipeline.StageContext(config=config, data_dir=mnist_dir, artifacts=art, echo=lambda m: None, verify_limit=100)
     tail = [stage for stage in pipeline.STAGES if stage[0] in ("codegen", "build", "verify")]
     result = pipeline.run_pipeline(ctx, tail)
     assert list(result["stages"]) == ["codegen", "build", "verify"]
@@ -230,8 +252,10 @@ def test_pipeline_device_stages_codegen_build_verify(fast_artifacts, mnist_dir, 
 
 
 @pytest.mark.tflm
-@pytest.mark.skipif(not __import__("os").environ.get("TFLM_DIR"),
-                    reason="TFLM_DIR is not set: no TensorFlow Lite Micro tree to build the tflm firmware")
+@pytest.mark.skipif(
+    not __import__("os").environ.get("TFLM_DIR"),
+    reason="TFLM_DIR is not set: no TensorFlow Lite Micro tree to build the tflm firmware",
+)
 def test_flash_tflm_runtime_and_verify(fast_artifacts, mnist_dir, tmp_path):
     """`flash --runtime tflm` builds against $TFLM_DIR; the same check passes on 500 images."""
     from lenet_mcu.pipeline import verify_on_qemu

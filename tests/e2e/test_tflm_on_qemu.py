@@ -8,6 +8,7 @@ with RUNTIME=tflm, run in QEMU, and the first 1,000 MNIST test images go through
 the same serial check as the native runtime; every output byte must equal the
 tflite-micro Python interpreter's.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,17 +28,20 @@ from lenet_mcu.firmware.build import build_firmware
 IMAGES = 1000
 MODEL = "lenet5_int8.tflite"
 TREES = {"reference": "TFLM_DIR", "cmsis_nn": "TFLM_CMSIS_DIR"}
-HOWTO = ("point it at a tree made by tflite-micro's create_tflm_tree.py "
-         "(README: TensorFlow Lite Micro runtime)")
+HOWTO = "point it at a tree made by tflite-micro's create_tflm_tree.py (README: TensorFlow Lite Micro runtime)"
 
 pytestmark = [
     pytest.mark.tflm,
     pytest.mark.qemu,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get("TFLM_DIR"),
-                       reason=f"TFLM_DIR is not set: no TensorFlow Lite Micro tree to build against; {HOWTO}"),
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                       reason="needs qemu-system-arm and gcc-arm-none-eabi"),
+    pytest.mark.skipif(
+        not os.environ.get("TFLM_DIR"),
+        reason=f"TFLM_DIR is not set: no TensorFlow Lite Micro tree to build against; {HOWTO}",
+    ),
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and gcc-arm-none-eabi",
+    ),
 ]
 
 
@@ -65,16 +69,17 @@ def tflm_firmware(request, fast_artifacts, tmp_path_factory):
 
 
 def test_tflm_firmware_matches_the_tflm_interpreter_on_1000_images(tflm_firmware, mnist_dir):
-    from lenet_mcu.interpreters import run_tflm
+    from lenet_mcu.artifacts import VERIFY_DIR
     from lenet_mcu.host import checkpoint
     from lenet_mcu.host.qemu import QemuBoard
-    from lenet_mcu.artifacts import VERIFY_DIR
     from lenet_mcu.host.verify import CHECKPOINT_FILE, run_verify
+    from lenet_mcu.interpreters import run_tflm
 
     work, elf, gen, kind = tflm_firmware
     with QemuBoard(elf, icount=True) as board:
-        report = run_verify(work, port=board.url, limit=IMAGES, data_dir=mnist_dir,
-                            progress=False, reports=False, log=lambda msg: None)
+        report = run_verify(
+            work, port=board.url, limit=IMAGES, data_dir=mnist_dir, progress=False, reports=False, log=lambda msg: None
+        )
     assert report["images"] == IMAGES
     assert report["device"]["runtime"] == "tflm"
     assert report["bitexact"]["images_differing"] == 0, report["bitexact"]
@@ -86,8 +91,9 @@ def test_tflm_firmware_matches_the_tflm_interpreter_on_1000_images(tflm_firmware
     device = np.stack([records[i].outputs for i in range(IMAGES)])
     refs = np.load(work / "references.npz")
     images, _ = mnist.load_split("test", mnist_dir)
-    x = mnist.quantize_input(mnist.preprocess(images[:IMAGES]), float(refs["input_scale"]),
-                             int(refs["input_zero_point"]))
+    x = mnist.quantize_input(
+        mnist.preprocess(images[:IMAGES]), float(refs["input_scale"]), int(refs["input_zero_point"])
+    )
     interpreter = run_tflm(work / MODEL, x).reshape(IMAGES, -1)
     np.testing.assert_array_equal(device, interpreter)
     assert [records[i].argmax for i in range(IMAGES)] == list(np.argmax(device, axis=1))
@@ -97,15 +103,31 @@ def test_tflm_firmware_matches_the_tflm_interpreter_on_1000_images(tflm_firmware
     used = report["device"]["arena_bytes"]
     described = tflm.describe(gen)
     assert 0 < used <= described["arena_size"]
-    print(f"\n{kind}: arena used on the device {used} B of {described['arena_size']} B "
-          f"(host measurement {described['arena_measured']} B); "
-          f"median {report['ticks']['median']:.0f} instructions per inference")
+    print(
+        f"\n{kind}: arena used on the device {used} B of {described['arena_size']} B "
+        f"(host measurement {described['arena_measured']} B); "
+        f"median {report['ticks']['median']:.0f} instructions per inference"
+    )
 
 
 def _tflm_info(gen: Path, build: Path, tree: Path) -> dict:
-    proc = subprocess.run(["make", "-s", "-C", str(FIRMWARE_DIR), "RUNTIME=tflm", f"MODEL_DIR={gen}",
-                           f"BUILD_DIR={build}", f"TFLM_DIR={tree}", "tflm-info"],
-                          capture_output=True, text=True, timeout=120, check=True)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(FIRMWARE_DIR),
+            "RUNTIME=tflm",
+            f"MODEL_DIR={gen}",
+            f"BUILD_DIR={build}",
+            f"TFLM_DIR={tree}",
+            "tflm-info",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return dict(re.findall(r"^([\w ]+):\s+(.*)$", proc.stdout, re.M))
 
 
@@ -131,8 +153,19 @@ def test_a_changed_model_is_refused_until_regenerated(tflm_firmware, tmp_path):
     shutil.copy(work / MODEL, model)
     generate("tflm", model, tmp_path / "gen")
     model.write_bytes(model.read_bytes() + b"\0")  # the .tflite changes after codegen
-    proc = subprocess.run(["make", "-C", str(FIRMWARE_DIR), "RUNTIME=tflm", f"MODEL_DIR={tmp_path / 'gen'}",
-                           f"BUILD_DIR={tmp_path / 'build'}", f"TFLM_DIR={_tree(kind)}"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            "make",
+            "-C",
+            str(FIRMWARE_DIR),
+            "RUNTIME=tflm",
+            f"MODEL_DIR={tmp_path / 'gen'}",
+            f"BUILD_DIR={tmp_path / 'build'}",
+            f"TFLM_DIR={_tree(kind)}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert f"{model} changed since" in proc.stderr and "lenet-mcu codegen --runtime tflm" in proc.stderr

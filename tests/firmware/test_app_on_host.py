@@ -1,5 +1,6 @@
 """The firmware's app + protocol + (fixture) runtime built with gcc for the PC,
 stdin/stdout as the serial link: parser and dispatch under garbage."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,14 +8,24 @@ import subprocess
 
 import numpy as np
 import pytest
+from fw_helpers import (
+    ECHO_DIR,
+    ECHO_MAKE_VARS,
+    bad_cases,
+    decode_stream,
+    echo_outputs,
+    frame,
+    infer_frame,
+    random_input,
+)
 
-from fw_helpers import (ECHO_DIR, ECHO_MAKE_VARS, bad_cases, decode_stream, echo_outputs, frame,
-                        infer_frame, random_input)
 from lenet_mcu.firmware.build import build_host
 from lenet_mcu.host import protocol as P
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
-                                reason="needs gcc and make for the host build of the firmware")
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None or shutil.which("make") is None,
+    reason="needs gcc and make for the host build of the firmware",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +44,9 @@ def run(host_fw, data: bytes) -> list:
 
 
 def test_boot_hello_describes_the_build(host_fw):
-    (frame_,) = [f for f in [*decode_stream(subprocess.run([str(host_fw)], input=b"", capture_output=True,
-                                                                 timeout=60).stdout)]]
+    (frame_,) = [
+        f for f in [*decode_stream(subprocess.run([str(host_fw)], input=b"", capture_output=True, timeout=60).stdout)]
+    ]
     h = P.parse_hello(frame_.body)
     assert (h.protocol_version, h.boot, h.tick_kind, h.board, h.runtime) == (1, True, 2, "host", "echo-fixture")
     assert frame_.seq == P.NO_SEQ
@@ -124,7 +136,7 @@ def test_a_frame_that_lost_a_byte_is_named_by_its_seq(host_fw):
     named = 0
     cuts = range(8, len(good) - 2, 7)
     for cut in cuts:
-        out = run(host_fw, good[:cut] + good[cut + 1:] + infer_frame(322, x, rle=True))
+        out = run(host_fw, good[:cut] + good[cut + 1 :] + infer_frame(322, x, rle=True))
         assert [f.type for f in out] == [P.MsgType.ERROR, P.MsgType.RESULT] and out[1].seq == 322
         assert P.parse_error(out[0]) in (P.ErrorCode.BAD_FRAME, P.ErrorCode.BAD_CRC)
         named += out[0].seq == 321
@@ -133,6 +145,8 @@ def test_a_frame_that_lost_a_byte_is_named_by_its_seq(host_fw):
 
 def test_profile_request_to_a_runtime_without_a_profile_is_refused(host_fw):
     x = random_input(np.random.default_rng(4))
-    out = run(host_fw, frame(P.MsgType.PROFILE_REQUEST, 31, P.infer_body(x, None)) + frame(P.MsgType.PROFILE_REQUEST, 32))
+    out = run(
+        host_fw, frame(P.MsgType.PROFILE_REQUEST, 31, P.infer_body(x, None)) + frame(P.MsgType.PROFILE_REQUEST, 32)
+    )
     assert [(f.type, f.seq) for f in out] == [(P.MsgType.ERROR, 31), (P.MsgType.ERROR, 32)]
     assert [P.parse_error(f) for f in out] == [P.ErrorCode.UNKNOWN_TYPE, P.ErrorCode.BAD_LENGTH]

@@ -10,12 +10,13 @@ writes checked against a source independent of the firmware:
 
 QEMU ignores clocks, pins and baud divisors, so this is what stands between them and a real board.
 """
+
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -28,18 +29,37 @@ BAUD = 115200
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
-def run_board_init(tmp_path: Path, board: str, presets: dict[int, int] | None = None,
-                   defines: tuple[str, ...] = ()) -> dict:
+def run_board_init(
+    tmp_path: Path, board: str, presets: dict[int, int] | None = None, defines: tuple[str, ...] = ()
+) -> dict:
     """board_init() of `board` on the host: {address: last value written, 'tick_kind':..., 'tick_hz':...}."""
     exe = tmp_path / f"regfile_{board}"
     sources = [FW / "boards" / board / "board.c", FW / "cortexm" / "cortexm.c", HARNESS]
     if "cmsdk.h" in sources[0].read_text():
         sources.append(FW / "cortexm" / "cmsdk.c")
-    subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Werror", "-DBOARD_REGISTER_TEST",
-                    "-DREG(a)=(*fake_reg(a))", f"-DUART_BAUD={BAUD}u", *defines,
-                    f"-I{FW / 'include'}", f"-I{FW / 'cortexm'}",
-                    "-include", str(HARNESS.with_name("regcheck.h")), *map(str, sources), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-O1",
+            "-Wall",
+            "-Werror",
+            "-DBOARD_REGISTER_TEST",
+            "-DREG(a)=(*fake_reg(a))",
+            f"-DUART_BAUD={BAUD}u",
+            *defines,
+            f"-I{FW / 'include'}",
+            f"-I{FW / 'cortexm'}",
+            "-include",
+            str(HARNESS.with_name("regcheck.h")),
+            *map(str, sources),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     args = [f"0x{a:08X}=0x{v:08X}" for a, v in (presets or {}).items()]
     out = subprocess.run([str(exe), *args], check=True, capture_output=True, text=True).stdout
     regs = {}
@@ -50,6 +70,7 @@ def run_board_init(tmp_path: Path, board: str, presets: dict[int, int] | None = 
 
 
 # ---------------------------------------------------------------- CMSIS-SVD
+
 
 class Svd:
     """One vendor SVD file: addresses, fields and enumerated values by name."""
@@ -100,6 +121,7 @@ def nvic_enabled(regs: dict, irqn: int) -> bool:
 
 # ---------------------------------------------------------------- STM32VLDISCOVERY
 
+
 @pytest.fixture(scope="module")
 def f100() -> Svd:
     return Svd("STMicro", "STM32F100xx.svd")
@@ -146,6 +168,7 @@ def test_stm32vldiscovery_usart1_pins_and_interrupt(tmp_path, f100):
 
 # ---------------------------------------------------------------- micro:bit
 
+
 @pytest.fixture(scope="module")
 def nrf51() -> Svd:
     return Svd("Nordic", "nrf51.svd")
@@ -185,13 +208,17 @@ CMSDK_CTRL = {"TXEN": 1 << 0, "RXEN": 1 << 1, "RXINTEN": 1 << 3}
 CMSDK_BOARDS = {"mps2-an500": "mps2-an500", "mps2-an505": "mps2-an505", "mps3-an547": "mps3-an547"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def qemu_monitor(machine: str, command: str) -> str:
     if shutil.which("qemu-system-arm") is None:
         pytest.skip("needs qemu-system-arm (its model of the board is the reference here)")
-    proc = subprocess.run(["qemu-system-arm", "-M", machine, "-S", "-nographic", "-serial", "null",
-                           "-monitor", "stdio"], input=f"{command}\nquit\n", capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        ["qemu-system-arm", "-M", machine, "-S", "-nographic", "-serial", "null", "-monitor", "stdio"],
+        input=f"{command}\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", proc.stdout)
 
 
@@ -207,7 +234,9 @@ def serial0_uart_pclk(machine: str) -> int:
 def cmsdk_uart_writes(regs: dict) -> tuple[int, int, int]:
     """(base, CTRL, BAUDDIV) of the CMSDK UART board_init() set up: the address written with a divisor."""
     bases = [a - 0x10 for a in regs if isinstance(a, int) and (a - 0x10) + 0x08 in regs and (a & 0xFFF) == 0x10]
-    assert len(bases) == 1, f"expected one UART set up, registers written: {sorted(hex(a) for a in regs if isinstance(a, int))}"
+    assert len(bases) == 1, (
+        f"expected one UART set up, registers written: {sorted(hex(a) for a in regs if isinstance(a, int))}"
+    )
     base = bases[0]
     return base, regs[base + 0x08], regs[base + 0x10]
 
@@ -223,5 +252,6 @@ def test_cmsdk_uart_divisor_from_the_machines_uart_clock(tmp_path, board):
     assert ctrl == CMSDK_CTRL["TXEN"] | CMSDK_CTRL["RXEN"] | CMSDK_CTRL["RXINTEN"]
     assert f"0x{base:08x}" in boards.get(board).uart.lower(), "the record names the UART the firmware uses"
     if board == "mps2-an500":  # no TrustZone: QEMU maps the UART straight into the address map
-        assert re.search(rf"^\s*{base:016x}-[0-9a-f]+ \(prio 0, i/o\): uart$",
-                         qemu_monitor(board, "info mtree -f"), re.M)
+        assert re.search(
+            rf"^\s*{base:016x}-[0-9a-f]+ \(prio 0, i/o\): uart$", qemu_monitor(board, "info mtree -f"), re.M
+        )

@@ -2,6 +2,7 @@
 (host gcc): the clock tree, flash wait states, USART1 pins and divisor, TIM2
 and NVIC values, checked against RM0090's formulas computed here in Python.
 QEMU ignores all of these, so this is what stands between them and a real board."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,12 +28,30 @@ NVIC_ISER1 = 0xE000E104
 
 def run_board_init(tmp_path: Path, hse_hz: int, ready: bool, baud: int = 115200) -> dict:
     exe = tmp_path / f"regcheck_{hse_hz}_{int(ready)}_{baud}"
-    subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Werror", "-DBOARD_REGISTER_TEST",
-                    "-DREG(a)=(*fake_reg(a))", f"-DHSE_HZ={hse_hz}u", f"-DUART_BAUD={baud}u",
-                    f"-DCLOCKS_READY={int(ready)}", f"-I{FW / 'include'}",
-                    "-include", str(HARNESS.with_suffix(".h")),
-                    str(FW / "boards" / "stm32f405" / "board.c"), str(HARNESS), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-O1",
+            "-Wall",
+            "-Werror",
+            "-DBOARD_REGISTER_TEST",
+            "-DREG(a)=(*fake_reg(a))",
+            f"-DHSE_HZ={hse_hz}u",
+            f"-DUART_BAUD={baud}u",
+            f"-DCLOCKS_READY={int(ready)}",
+            f"-I{FW / 'include'}",
+            "-include",
+            str(HARNESS.with_suffix(".h")),
+            str(FW / "boards" / "stm32f405" / "board.c"),
+            str(HARNESS),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     regs = {}
     for line in out.splitlines():

@@ -1,5 +1,6 @@
 """Building the firmware: from a clean clone, clear errors, up-to-date checks,
 size figures, and `lenet-mcu build`'s codegen staleness rule."""
+
 from __future__ import annotations
 
 import re
@@ -8,17 +9,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from fw_helpers import ECHO_DIR, ECHO_MAKE_VARS
-from lenet_mcu import boards
+
+from lenet_mcu import boards, pipeline
 from lenet_mcu.artifacts import firmware_elf
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.firmware import build as fwbuild
-from lenet_mcu import pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                               reason="needs gcc-arm-none-eabi libnewlib-arm-none-eabi")
+needs_arm = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None, reason="needs gcc-arm-none-eabi libnewlib-arm-none-eabi"
+)
 
 
 def test_missing_toolchain_is_one_clear_error(monkeypatch, tmp_path):
@@ -33,8 +34,9 @@ def test_model_dir_without_model_info_is_named(tmp_path):
 
 
 def test_make_explains_a_missing_model_dir(tmp_path):
-    proc = subprocess.run(["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={tmp_path}"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={tmp_path}"], capture_output=True, text=True
+    )
     assert proc.returncode != 0
     assert "has no model_info.h" in proc.stderr and "MODEL_DIR" in proc.stderr
 
@@ -52,8 +54,19 @@ def test_build_from_a_clean_clone(tmp_path):
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     fixture = clone / "tests" / "support" / "firmware_fixtures" / "echo"
     build = tmp_path / "build"
-    proc = subprocess.run(["make", "-C", str(clone / "firmware"), "RUNTIME=echo", "RUNTIME_DIR=",
-                           f"MODEL_DIR={fixture}", f"BUILD_DIR={build}"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            "make",
+            "-C",
+            str(clone / "firmware"),
+            "RUNTIME=echo",
+            "RUNTIME_DIR=",
+            f"MODEL_DIR={fixture}",
+            f"BUILD_DIR={build}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("firmware.elf", "firmware.bin", "firmware.map"):
         assert (build / name).stat().st_size > 0
@@ -86,6 +99,7 @@ def test_hse_frequency_must_give_168_mhz(tmp_path):
 
 def test_codegen_runs_only_when_the_model_or_the_generator_changed(tmp_path, monkeypatch):
     import lenet_mcu.codegen as codegen
+
     calls = []
 
     def fake_generate(runtime, tflite_path, out_dir):
@@ -113,16 +127,19 @@ def test_codegen_runs_only_when_the_model_or_the_generator_changed(tmp_path, mon
 
 def test_build_command_without_a_model_fails_in_one_line(tmp_path):
     from conftest import run_cli
+
     proc = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'lenet5_int8.tflite'} not found: run `lenet-mcu quantize --artifacts {tmp_path}` first"]
+        f"error: {tmp_path / 'lenet5_int8.tflite'} not found: run `lenet-mcu quantize --artifacts {tmp_path}` first"
+    ]
 
 
 @needs_arm
 @pytest.mark.slow
 def test_build_command_runs_codegen_then_make(fast_artifacts, tmp_path):
     from conftest import run_cli
+
     shutil.copy2(fast_artifacts / "lenet5_int8.tflite", tmp_path / "lenet5_int8.tflite")
     first = run_cli("build", "--runtime", "native", "--artifacts", tmp_path)
     assert first.returncode == 0, first.stderr
@@ -143,10 +160,12 @@ def test_ram_span_counts_alignment_gaps():
 
 
 def test_first_cause_names_the_missing_library():
-    stderr = ("arm-none-eabi-g++ ... -o firmware.elf\n"
-              "/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: cannot find -lstdc++_nano: "
-              "No such file or directory\ncollect2: error: ld returned 1 exit status\n"
-              "make: *** [Makefile:127: build/firmware.elf] Error 1\n")
+    stderr = (
+        "arm-none-eabi-g++ ... -o firmware.elf\n"
+        "/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: cannot find -lstdc++_nano: "
+        "No such file or directory\ncollect2: error: ld returned 1 exit status\n"
+        "make: *** [Makefile:127: build/firmware.elf] Error 1\n"
+    )
     assert fwbuild._first_cause(stderr) == "ld: cannot find -lstdc++_nano: No such file or directory"
 
 
@@ -167,8 +186,9 @@ def test_every_board_builds_and_fits_its_memory(tmp_path, board):
 def test_firmware_too_big_for_the_board_says_needed_and_available_in_one_line(tmp_path):
     # 8 KiB of SRAM on the STM32VLDISCOVERY: a 12 KiB stack cannot fit.
     with pytest.raises(LenetMcuError) as err:
-        fwbuild.build_firmware("echo", ECHO_DIR, tmp_path, board="stm32vldiscovery",
-                               make_vars={**ECHO_MAKE_VARS, "STACK_SIZE": "12288"})
+        fwbuild.build_firmware(
+            "echo", ECHO_DIR, tmp_path, board="stm32vldiscovery", make_vars={**ECHO_MAKE_VARS, "STACK_SIZE": "12288"}
+        )
     msg = err.value.message
     assert "\n" not in msg
     m = re.search(r"does not fit board stm32vldiscovery: needs ([\d,]+) bytes of RAM, the board has 8,192", msg)

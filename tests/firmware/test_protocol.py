@@ -1,5 +1,6 @@
 """Unit tests of firmware/protocol/ built for the host (gcc, ctypes) against
 the Python reference (cobs package, zlib, lenet_mcu.host.protocol)."""
+
 from __future__ import annotations
 
 import ctypes
@@ -13,8 +14,10 @@ from cobs import cobs
 from lenet_mcu.firmware.build import build_protocol_lib
 from lenet_mcu.host import ctx_code, protocol
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
-                                reason="needs gcc and make for the host build of the protocol")
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None or shutil.which("make") is None,
+    reason="needs gcc and make for the host build of the protocol",
+)
 
 u8p = ctypes.POINTER(ctypes.c_uint8)
 
@@ -126,14 +129,14 @@ def test_rle_decode_rejects_malformed_bodies_like_the_host(lib):
     x[100:600] = 0
     good = protocol.rle_encode(x, 0)
     bad = [
-        b"",                       # no fill byte
-        good[:-1],                 # truncated literal
-        good[:len(good) - 1 - 1],  # truncated differently
-        good + b"\x00",            # dangling half run header
-        good + b"\x01\x00",        # one element too many
+        b"",  # no fill byte
+        good[:-1],  # truncated literal
+        good[: len(good) - 1 - 1],  # truncated differently
+        good + b"\x00",  # dangling half run header
+        good + b"\x01\x00",  # one element too many
         b"\x00" + b"\xff\x00" * 4,  # 1020 elements: too few
         b"\x00" + b"\xff\x00" * 5,  # 1275: past the tensor
-        b"\x00\x00\x05abc",         # literal count past the body
+        b"\x00\x00\x05abc",  # literal count past the body
     ]
     for _ in range(2000):
         bad.append(bytes(rng.integers(0, 256, int(rng.integers(1, 60)), dtype=np.uint8)))
@@ -147,6 +150,7 @@ def test_rle_decode_rejects_malformed_bodies_like_the_host(lib):
 
 
 # --- CTX: the context-modelled arithmetic code --------------------------------
+
 
 def c_ctx(lib, body: bytes, size: int, width: int) -> np.ndarray | None:
     out = ctypes.create_string_buffer(size)
@@ -168,8 +172,8 @@ def _digits(rng, n):
     for k in range(n):
         r, c = rng.integers(4, 20, size=2)
         h, w = rng.integers(4, 10, size=2)
-        x[k, r:r + h, c:c + w, 0] = rng.integers(-128, 128, size=(h, w))
-        x[k, r + 1:r + h - 1, c + 1:c + w - 1, 0] = 127
+        x[k, r : r + h, c : c + w, 0] = rng.integers(-128, 128, size=(h, w))
+        x[k, r + 1 : r + h - 1, c + 1 : c + w - 1, 0] = 127
     return x
 
 

@@ -1,4 +1,5 @@
 """Bad ports give one-line errors: missing, refused, busy, silent, another protocol, an echo."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,17 @@ def synth(tmp_path_factory):
 
 def _error(synth, url, **kw) -> str:
     with pytest.raises(LenetMcuError) as err:
-        run_verify(synth.artifacts, port=url, data_dir=synth.data_dir, limit=5, hello_timeout=1.5,
-                   progress=False, reports=False, log=lambda m: None, **kw)
+        run_verify(
+            synth.artifacts,
+            port=url,
+            data_dir=synth.data_dir,
+            limit=5,
+            hello_timeout=1.5,
+            progress=False,
+            reports=False,
+            log=lambda m: None,
+            **kw,
+        )
     msg = err.value.message
     assert "\n" not in msg
     return msg
@@ -73,10 +83,25 @@ def test_malformed_url(synth):
 
 
 def test_cli_bad_port_is_one_line_exit_2(synth):
-    proc = subprocess.run([sys.executable, "-m", "lenet_mcu.cli", "verify", "--artifacts", str(synth.artifacts),
-                           "--data", str(synth.data_dir), "--port", "/dev/ttyNOPE0"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lenet_mcu.cli",
+            "verify",
+            "--artifacts",
+            str(synth.artifacts),
+            "--data",
+            str(synth.data_dir),
+            "--port",
+            "/dev/ttyNOPE0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: serial port /dev/ttyNOPE0 does not exist: plug in the board "
-        "(or pass --port with the right device, e.g. /dev/ttyACM0)"]
+        "(or pass --port with the right device, e.g. /dev/ttyACM0)"
+    ]

@@ -1,4 +1,5 @@
 """`lenet-mcu ports`: serial ports with known debug probes and boards named by USB id."""
+
 from __future__ import annotations
 
 import json
@@ -18,24 +19,35 @@ def comport(device, vid=None, pid=None, description="n/a", serial_number=None):
 
 
 def test_known_probes_are_named_and_listed_first():
-    found = list_ports([
-        comport("/dev/ttyS0"),
-        comport("/dev/ttyUSB0", 0x0403, 0x9999, "USB Serial"),
-        comport("/dev/ttyACM1", 0x1366, 0x0105, "J-Link", "000123"),
-        comport("/dev/ttyACM0", 0x0483, 0x374B, "STM32 STLink", "0668FF"),
-    ])
+    found = list_ports(
+        [
+            comport("/dev/ttyS0"),
+            comport("/dev/ttyUSB0", 0x0403, 0x9999, "USB Serial"),
+            comport("/dev/ttyACM1", 0x1366, 0x0105, "J-Link", "000123"),
+            comport("/dev/ttyACM0", 0x0483, 0x374B, "STM32 STLink", "0668FF"),
+        ]
+    )
     assert [p.device for p in found] == ["/dev/ttyACM0", "/dev/ttyACM1", "/dev/ttyUSB0", "/dev/ttyS0"]
     assert found[0].usb_id == "0483:374b" and found[0].known_as.startswith("ST-LINK/V2-1")
     assert found[1].known_as.startswith("SEGGER J-Link")  # any product id of SEGGER
     assert found[2].known_as is None and found[2].description == "USB Serial"
     lines = format_ports(found)
-    assert lines[0] == "/dev/ttyACM0  0483:374b  ST-LINK/V2-1 (Nucleo/Discovery virtual COM port) [STM32 STLink], serial 0668FF"
+    assert (
+        lines[0]
+        == "/dev/ttyACM0  0483:374b  ST-LINK/V2-1 (Nucleo/Discovery virtual COM port) [STM32 STLink], serial 0668FF"
+    )
     assert lines[3] == "/dev/ttyS0    -          -"
 
 
-@pytest.mark.parametrize("vid,pid,name", [
-    (0x0D28, 0x0204, "DAPLink"), (0x10C4, 0xEA60, "CP210x"), (0x0403, 0x6001, "FTDI"), (0x0483, 0x374E, "STLINK-V3"),
-])
+@pytest.mark.parametrize(
+    "vid,pid,name",
+    [
+        (0x0D28, 0x0204, "DAPLink"),
+        (0x10C4, 0xEA60, "CP210x"),
+        (0x0403, 0x6001, "FTDI"),
+        (0x0483, 0x374E, "STLINK-V3"),
+    ],
+)
 def test_usb_ids_of_common_probes(vid, pid, name):
     assert name in identify(vid, pid)
 
@@ -52,7 +64,8 @@ def test_cli_lists_what_pyserial_finds():
     from serial.tools import list_ports as pyserial_ports
 
     expected = {p.device for p in pyserial_ports.comports()}
-    proc = subprocess.run([sys.executable, "-m", "lenet_mcu.cli", "ports", "--json"], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lenet_mcu.cli", "ports", "--json"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert {p["device"] for p in json.loads(proc.stdout)} == expected

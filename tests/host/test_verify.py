@@ -1,4 +1,5 @@
 """The serial check against a simulated device (tests/support/fake_device.py): no firmware needed."""
+
 from __future__ import annotations
 
 import json
@@ -114,8 +115,10 @@ def test_stale_firmware_is_refused(synth, artifacts):
 
 def test_lossy_corrupting_link_gets_every_result_once(synth, artifacts):
     limit = 400
-    with FakeDevice(**synth.device_kwargs()) as dev, \
-            LossyProxy(dev.port, drop=0.002, corrupt=0.002, garbage=0.02, seed=7) as proxy:
+    with (
+        FakeDevice(**synth.device_kwargs()) as dev,
+        LossyProxy(dev.port, drop=0.002, corrupt=0.002, garbage=0.02, seed=7) as proxy,
+    ):
         rep = _verify(synth, artifacts, proxy.url, limit=limit, timeout=0.3, window=4)
         assert proxy.damaged_bytes > 20  # the link really was bad
     assert rep["result"] == "pass" and rep["images"] == limit
@@ -228,10 +231,13 @@ def test_references_of_other_data_are_refused(synth, artifacts):
         _verify(synth, artifacts, "socket://127.0.0.1:1", limit=5)
 
 
-@pytest.mark.parametrize("damage,expected", [
-    (lambda p: p.write_bytes(b"not a zip file"), "cannot be read as an .npz file"),
-    (lambda p: np.savez(p, labels=np.zeros(3, np.uint8)), "lacks float_pred, tflite_int8, tflm_int8"),
-])
+@pytest.mark.parametrize(
+    "damage,expected",
+    [
+        (lambda p: p.write_bytes(b"not a zip file"), "cannot be read as an .npz file"),
+        (lambda p: np.savez(p, labels=np.zeros(3, np.uint8)), "lacks float_pred, tflite_int8, tflm_int8"),
+    ],
+)
 def test_damaged_references_are_a_clear_error(synth, artifacts, damage, expected):
     damage(artifacts / "references.npz")
     with pytest.raises(LenetMcuError, match=expected):
@@ -240,6 +246,7 @@ def test_damaged_references_are_a_clear_error(synth, artifacts, damage, expected
 
 def test_hung_device_is_a_clear_error_and_keeps_results(synth, artifacts):
     """A device that stops answering (crashed firmware) ends the run with a hint to resume."""
+
     class Hangs(FakeDevice):
         def _infer(self, frame, size):
             if self.results_sent >= 30:
@@ -253,6 +260,7 @@ def test_hung_device_is_a_clear_error_and_keeps_results(synth, artifacts):
 
 
 # --- several devices ---------------------------------------------------------
+
 
 def test_two_devices_share_the_images_into_one_checkpoint_and_report(synth, artifacts):
     with FakeDevice(**synth.device_kwargs()) as a, FakeDevice(**synth.device_kwargs(), delay_s=0.002) as b:
@@ -290,8 +298,11 @@ def test_resume_with_another_number_of_devices(synth, artifacts):
         with pytest.raises(Stop):
             _verify(synth, artifacts, a.url, limit=200, on_result=interrupt_after_60)
     assert len(_checkpoint_indices(artifacts)) >= 60
-    with FakeDevice(**synth.device_kwargs()) as a, FakeDevice(**synth.device_kwargs()) as b, \
-            FakeDevice(**synth.device_kwargs()) as c:
+    with (
+        FakeDevice(**synth.device_kwargs()) as a,
+        FakeDevice(**synth.device_kwargs()) as b,
+        FakeDevice(**synth.device_kwargs()) as c,
+    ):
         rep = _verify(synth, artifacts, [a.url, b.url, c.url], limit=200, resume=True)
     assert rep["images"] == 200 and rep["result"] == "pass"
     assert sorted(_checkpoint_indices(artifacts)) == list(range(200))
@@ -306,6 +317,7 @@ def test_a_stale_device_among_several_is_refused_before_anything_is_written(synt
 
 
 # --- results that cannot lie -------------------------------------------------
+
 
 def test_references_of_another_model_are_refused(synth, artifacts):
     (artifacts / "lenet5_int8.tflite").write_bytes(b"another model")
@@ -325,8 +337,10 @@ def test_a_failed_rerun_leaves_no_earlier_report(synth, artifacts):
     with FakeDevice(**synth.device_kwargs()) as dev:
         with pytest.raises(KeyboardInterrupt):
             _verify(synth, artifacts, dev.url, limit=20, on_result=interrupt)
-    assert not any((artifacts / "verify" / name).exists()
-                   for name in ("report.json", "report.md", "confusion.png", "misclassified.png"))
+    assert not any(
+        (artifacts / "verify" / name).exists()
+        for name in ("report.json", "report.md", "confusion.png", "misclassified.png")
+    )
 
 
 def test_damaged_checkpoint_lines_are_named_and_skipped(synth, artifacts):
@@ -336,15 +350,23 @@ def test_damaged_checkpoint_lines_are_named_and_skipped(synth, artifacts):
         lines = path.read_text().splitlines(keepends=True)
         nine = json.loads(lines[5])
         nine["out"] = nine["out"][:9]
-        lines[5] = json.dumps(nine) + "\n"           # a record with 9 outputs instead of 10
-        lines[12] = "{garbled\n"                     # a garbled line in the middle
+        lines[5] = json.dumps(nine) + "\n"  # a record with 9 outputs instead of 10
+        lines[12] = "{garbled\n"  # a garbled line in the middle
         path.write_text("".join(lines))
         records, _, _, damaged = checkpoint.read(path)
-        assert len(records) == 28                    # the lines after the garbled one still count
+        assert len(records) == 28  # the lines after the garbled one still count
         assert damaged == ["line 6: 9 outputs, expected 10", damaged[1]] and damaged[1].startswith("line 13: ")
         said = []
-        rep = run_verify(artifacts, port=dev.url, data_dir=synth.data_dir, progress=False, log=said.append,
-                         limit=30, resume=True, timeout=0.5)
+        rep = run_verify(
+            artifacts,
+            port=dev.url,
+            data_dir=synth.data_dir,
+            progress=False,
+            log=said.append,
+            limit=30,
+            resume=True,
+            timeout=0.5,
+        )
     assert rep["images"] == 30 and rep["throughput"]["session_images"] == 2
     assert any("line 6: 9 outputs, expected 10: skipped" in m for m in said)
 

@@ -1,4 +1,5 @@
 """`lenet-mcu verify` as a process: killed mid-run and resumed, and never importing TensorFlow."""
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,27 @@ def synth(tmp_path_factory):
 
 
 def _verify_process(synth, url, *args, **popen):
-    return subprocess.Popen([sys.executable, "-c", NO_TF_MAIN, "verify", "--artifacts", str(synth.artifacts),
-                             "--data", str(synth.data_dir), "--port", url, "--timeout", "0.5", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            NO_TF_MAIN,
+            "verify",
+            "--artifacts",
+            str(synth.artifacts),
+            "--data",
+            str(synth.data_dir),
+            "--port",
+            url,
+            "--timeout",
+            "0.5",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def _checkpoint_indices(synth):
@@ -105,14 +124,20 @@ def test_cli_exit_code_1_when_bytes_differ(synth):
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert summary(out).startswith("FAIL: 20 images")
-    assert err.strip().splitlines()[-1].startswith("error: 1 of 20 images differ from the TFLM reference (largest difference 1)")
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("error: 1 of 20 images differ from the TFLM reference (largest difference 1)")
+    )
 
 
 # --- bad input: one line naming what is wrong, exit 2, nothing lost ---------------
 
+
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "lenet_mcu.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "lenet_mcu.cli", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def _one_line_error(proc, *expected):
@@ -136,8 +161,11 @@ def test_bad_ports_are_one_line_errors(synth, tmp_path):
 def test_a_file_given_as_data_folder_is_named_as_a_file(synth, tmp_path):
     not_a_folder = tmp_path / "mnist.gz"
     not_a_folder.write_bytes(b"x")
-    _one_line_error(_run_cli("verify", "--artifacts", synth.artifacts, "--data", not_a_folder, "--port",
-                             "socket://127.0.0.1:9"), str(not_a_folder), "is a file")
+    _one_line_error(
+        _run_cli("verify", "--artifacts", synth.artifacts, "--data", not_a_folder, "--port", "socket://127.0.0.1:9"),
+        str(not_a_folder),
+        "is a file",
+    )
 
 
 def test_a_damaged_gzip_mnist_file_is_a_one_line_error(synth, tmp_path):
@@ -148,7 +176,7 @@ def test_a_damaged_gzip_mnist_file_is_a_one_line_error(synth, tmp_path):
     shutil.copytree(synth.data_dir, data)
     images = data / "t10k-images-idx3-ubyte"
     packed = bytearray(gzip.compress(images.read_bytes()))
-    packed[len(packed) // 2: len(packed) // 2 + 64] = bytes(64)  # valid header, damaged deflate stream
+    packed[len(packed) // 2 : len(packed) // 2 + 64] = bytes(64)  # valid header, damaged deflate stream
     (data / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(packed))
     images.unlink()
     with FakeDevice(**synth.device_kwargs()) as dev:

@@ -1,4 +1,5 @@
 """What `lenet-mcu verify` prints for people and for programs: progress lines in logs, --json."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from fake_device import FakeDevice
 from host_fixtures import make_synthetic
 
@@ -20,9 +20,26 @@ def synth(tmp_path_factory):
 
 
 def verify(synth, url, *args):
-    return subprocess.run([sys.executable, "-m", "lenet_mcu.cli", "verify", "--artifacts", str(synth.artifacts),
-                           "--data", str(synth.data_dir), "--port", url, "--timeout", "0.5", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lenet_mcu.cli",
+            "verify",
+            "--artifacts",
+            str(synth.artifacts),
+            "--data",
+            str(synth.data_dir),
+            "--port",
+            url,
+            "--timeout",
+            "0.5",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_log_gets_progress_lines_then_the_summary(synth):

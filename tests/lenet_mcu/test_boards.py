@@ -1,5 +1,6 @@
 """lenet_mcu.boards: one record per board folder and one folder per record, and the record
 agrees with what the folder's files say (core, memory map, counter)."""
+
 from __future__ import annotations
 
 import re
@@ -56,8 +57,12 @@ def test_board_mk_compiles_for_the_records_core(name):
 def _memory(ld: str) -> dict[str, tuple[int, int]]:
     sizes = {"K": 1024, "M": 1024 * 1024, "": 1}
     regions = {}
-    for m in re.finditer(r"^\s*(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f_]+|\d+)\s*,\s*"
-                         r"LENGTH\s*=\s*(\d+)\s*([KM]?)", ld, re.M):
+    for m in re.finditer(
+        r"^\s*(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f_]+|\d+)\s*,\s*"
+        r"LENGTH\s*=\s*(\d+)\s*([KM]?)",
+        ld,
+        re.M,
+    ):
         regions[m.group(1)] = (int(m.group(2).replace("_", ""), 0), int(m.group(3)) * sizes[m.group(4)])
     return regions
 
@@ -78,9 +83,21 @@ def _tick_kinds() -> dict[str, int]:
 
 def test_tick_kinds_are_the_firmwares():
     kinds = _tick_kinds()
-    assert (kinds["TIM2"], kinds["DWT"], kinds["HOST_NS"], kinds["SYSTICK"], kinds["CMSDK_TIMER"],
-            kinds["NRF_TIMER"]) == (boards.TICK_TIM2, boards.TICK_DWT, boards.TICK_HOST_NS, boards.TICK_SYSTICK,
-                                    boards.TICK_CMSDK_TIMER, boards.TICK_NRF_TIMER)
+    assert (
+        kinds["TIM2"],
+        kinds["DWT"],
+        kinds["HOST_NS"],
+        kinds["SYSTICK"],
+        kinds["CMSDK_TIMER"],
+        kinds["NRF_TIMER"],
+    ) == (
+        boards.TICK_TIM2,
+        boards.TICK_DWT,
+        boards.TICK_HOST_NS,
+        boards.TICK_SYSTICK,
+        boards.TICK_CMSDK_TIMER,
+        boards.TICK_NRF_TIMER,
+    )
 
 
 @pytest.mark.parametrize("name", boards.NAMES)
@@ -106,8 +123,9 @@ def test_a_board_qemu_does_not_emulate_says_so():
 
 
 def test_boards_command_lists_every_board():
-    proc = subprocess.run([sys.executable, "-m", "lenet_mcu.cli", "boards", "--verbose"], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lenet_mcu.cli", "boards", "--verbose"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     for board in boards.BOARDS.values():

@@ -1,4 +1,5 @@
 """Helper processes die with their parent; a later run removes a dead run's temporaries."""
+
 from __future__ import annotations
 
 import os
@@ -29,13 +30,19 @@ def test_only_a_dead_runs_temporaries_are_removed(tmp_path):
 
 def test_a_helper_dies_with_its_killed_parent(tmp_path):
     pid_file = tmp_path / "child.pid"
-    parent = subprocess.Popen([sys.executable, "-c", f"""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import subprocess, sys, time
 subprocess.Popen([sys.executable, "-c",
     "from lenet_mcu.cleanup import die_with_parent; import os, time; die_with_parent(); "
     "open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"])
 time.sleep(60)
-"""])
+""",
+        ]
+    )
     deadline = time.monotonic() + 20
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)

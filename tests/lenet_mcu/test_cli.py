@@ -1,4 +1,5 @@
 """The `lenet-mcu` command itself: help, exit codes, and one line for an extra that is not installed."""
+
 from __future__ import annotations
 
 import subprocess
@@ -34,8 +35,9 @@ CODEGEN_EXTRA = "jinja2,flatbuffers,tflite_micro,tflite_runtime,ai_edge_litert"
 
 
 def lenet_mcu(*args, without: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", WITHOUT, without, *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT, without, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_no_arguments_prints_help_and_exits_0():
@@ -51,10 +53,16 @@ def test_help_documents_every_exit_code():
         assert f"{code:<4} {meaning}" in proc.stdout
 
 
-@pytest.mark.parametrize("command,extra", [
-    (["train"], "train"), (["quantize"], "train"), (["evaluate"], "train"), (["pipeline", "--fast"], "train"),
-    (["codegen"], "codegen"),
-])
+@pytest.mark.parametrize(
+    "command,extra",
+    [
+        (["train"], "train"),
+        (["quantize"], "train"),
+        (["evaluate"], "train"),
+        (["pipeline", "--fast"], "train"),
+        (["codegen"], "codegen"),
+    ],
+)
 def test_a_command_without_its_extra_says_which_to_install(command, extra, tmp_path):
     proc = lenet_mcu(*command, "--artifacts", tmp_path / "a", without=f"{TRAIN_EXTRA},{CODEGEN_EXTRA}")
     assert proc.returncode == 2, proc.stderr
@@ -67,9 +75,11 @@ def test_a_command_without_its_extra_says_which_to_install(command, extra, tmp_p
 def test_codegen_extra_missing_on_its_own(tmp_path):
     proc = lenet_mcu("codegen", "--artifacts", tmp_path, without=CODEGEN_EXTRA)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: `lenet-mcu codegen` needs jinja2, flatbuffers, tflite-micro (the 'codegen' "
-                                   "extra), which are not installed: pip install 'lenet-mcu[codegen]'; tflite-micro "
-                                   "has wheels for Linux x86_64 only")
+    assert proc.stderr.strip() == (
+        "error: `lenet-mcu codegen` needs jinja2, flatbuffers, tflite-micro (the 'codegen' "
+        "extra), which are not installed: pip install 'lenet-mcu[codegen]'; tflite-micro "
+        "has wheels for Linux x86_64 only"
+    )
 
 
 def test_build_with_stale_c_and_no_codegen_extra_is_one_line(tmp_path):

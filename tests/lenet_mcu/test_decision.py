@@ -1,4 +1,5 @@
 """Which class the outputs name: largest score (softmax) or smallest distance (RBF), ties to the first."""
+
 from __future__ import annotations
 
 import numpy as np

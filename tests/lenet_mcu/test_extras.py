@@ -1,4 +1,5 @@
 """Which optional package belongs to which extra (lenet_mcu.extras)."""
+
 from __future__ import annotations
 
 import sys
@@ -14,8 +15,9 @@ def test_require_names_the_extra_and_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(extras.MissingExtra) as info:
         extras.require("tensorflow", "training")
-    assert str(info.value) == ("training needs tensorflow-cpu (the 'train' extra), which is not installed: "
-                               "pip install 'lenet-mcu[train]'")
+    assert str(info.value) == (
+        "training needs tensorflow-cpu (the 'train' extra), which is not installed: pip install 'lenet-mcu[train]'"
+    )
     assert info.value.exit_code == 2
 
 
@@ -29,8 +31,10 @@ def test_require_extra_names_every_missing_module_of_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "jinja2", sys.modules.get("jinja2") or object())  # present, whatever the install
     with pytest.raises(extras.MissingExtra) as info:
         extras.require_extra("codegen", "x")
-    assert str(info.value) == ("x needs flatbuffers, tflite-micro (the 'codegen' extra), which are not installed: "
-                               "pip install 'lenet-mcu[codegen]'; tflite-micro has wheels for Linux x86_64 only")
+    assert str(info.value) == (
+        "x needs flatbuffers, tflite-micro (the 'codegen' extra), which are not installed: "
+        "pip install 'lenet-mcu[codegen]'; tflite-micro has wheels for Linux x86_64 only"
+    )
 
 
 def test_a_broken_optional_package_keeps_its_own_error(monkeypatch):

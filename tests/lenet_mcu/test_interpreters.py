@@ -1,14 +1,14 @@
 """The host interpreters (lenet_mcu.interpreters): TFLM, desktop TFLite with reference kernels, batches."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from native_util import conv_model, fc_model, random_inputs
 
 from lenet_mcu import interpreters
 from lenet_mcu.interpreters import TfliteInterpreter, TflmInterpreter, run_batch, run_tflm
 from lenet_mcu.tflite_model import load_model
-
-from native_util import conv_model, fc_model, random_inputs
 
 pytest.importorskip("tflite_micro", reason="TFLM's interpreter comes with the codegen extra")
 
@@ -18,8 +18,10 @@ def _desktop_rounds_once() -> str | None:
     module, dist = interpreters.tflite_package()
     version = TfliteInterpreter.version()
     if dist == "ai-edge-litert" and tuple(int(p) for p in version.split(".")[:2]) >= (1, 3):
-        return (f"ai-edge-litert {version} is built with TFLITE_SINGLE_ROUNDING (requantization rounds once); "
-                "TFLM rounds twice")
+        return (
+            f"ai-edge-litert {version} is built with TFLITE_SINGLE_ROUNDING (requantization rounds once); "
+            "TFLM rounds twice"
+        )
     return None
 
 
@@ -34,11 +36,15 @@ def test_batch_outputs_equal_one_by_one_and_with_workers():
     assert seen == [300, 600, 900, 1100]
 
 
-@pytest.mark.parametrize("make", [
-    lambda rng: conv_model(rng, (14, 14, 6), 16, (5, 5), tanh=True, pool=((2, 2), (2, 2))),
-    lambda rng: fc_model(rng, in_features=120, out_features=84, tanh=True),
-    lambda rng: fc_model(rng, in_features=84, out_features=10, per_channel=False),
-], ids=["conv_tanh_pool", "fc_tanh", "fc_per_tensor"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: conv_model(rng, (14, 14, 6), 16, (5, 5), tanh=True, pool=((2, 2), (2, 2))),
+        lambda rng: fc_model(rng, in_features=120, out_features=84, tanh=True),
+        lambda rng: fc_model(rng, in_features=84, out_features=10, per_channel=False),
+    ],
+    ids=["conv_tanh_pool", "fc_tanh", "fc_per_tensor"],
+)
 def test_desktop_reference_kernels_equal_tflm(make):
     pytest.importorskip("tflite_runtime" if interpreters.extras.is_installed("tflite_runtime") else "ai_edge_litert")
     if reason := _desktop_rounds_once():

@@ -1,9 +1,9 @@
 """MNIST IDX loading, validation and preprocessing (lenet_mcu.mnist)."""
+
 from __future__ import annotations
 
 import gzip
 import struct
-
 
 import numpy as np
 import pytest
@@ -119,11 +119,15 @@ def _corrupt_middle(packed: bytes) -> bytes:
     return packed[:half] + b"\xff" * (len(packed) - half)
 
 
-@pytest.mark.parametrize("damage", [
-    _corrupt_middle,                      # corrupt gzip stream
-    lambda packed: packed[:-20],          # truncated gzip
-    lambda packed: gzip.decompress(packed),  # plain IDX bytes despite the .gz suffix
-], ids=["corrupt", "truncated", "not-gzip"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _corrupt_middle,  # corrupt gzip stream
+        lambda packed: packed[:-20],  # truncated gzip
+        lambda packed: gzip.decompress(packed),  # plain IDX bytes despite the .gz suffix
+    ],
+    ids=["corrupt", "truncated", "not-gzip"],
+)
 def test_unreadable_gzip(tmp_path, small_images, damage):
     path = tmp_path / "imgs.gz"
     path.write_bytes(damage(gzip.compress(idx_images(small_images))))
@@ -191,8 +195,9 @@ def test_preprocess_keeps_pixel_positions():
     assert x[0, 5, 19, 0] == np.float32(51) / np.float32(255)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((28, 28), np.uint8), np.zeros((1, 32, 32), np.uint8),
-                                 np.zeros((1, 28, 28), np.float32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((28, 28), np.uint8), np.zeros((1, 32, 32), np.uint8), np.zeros((1, 28, 28), np.float32)]
+)
 def test_preprocess_rejects_wrong_input(bad):
     with pytest.raises(LenetMcuError, match="expected uint8"):
         mnist.preprocess(bad)

@@ -1,4 +1,5 @@
 """`lenet-mcu pipeline --fast` end to end on real MNIST, and the stage commands' user errors."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from lenet_mcu import atomic
 
 
@@ -25,8 +26,15 @@ def one_line_error(proc, *fragments):
 # ---------------------------------------------------------------- end to end (fixture in conftest.py)
 def test_fast_pipeline_artifacts(fast_artifacts):
     names = {p.name for p in fast_artifacts.iterdir()}
-    assert {"lenet5.keras", "lenet5_int8.tflite", "metrics.json", "references.npz", "manifest.json",
-            "confusion.png", "training.json"} <= names
+    assert {
+        "lenet5.keras",
+        "lenet5_int8.tflite",
+        "metrics.json",
+        "references.npz",
+        "manifest.json",
+        "confusion.png",
+        "training.json",
+    } <= names
     # No half-written files or stale checkpoints left behind.
     assert not [n for n in names if n.startswith(".") or ".part" in n]
     assert "checkpoint" not in names
@@ -146,8 +154,16 @@ def test_help_lists_stages_and_options():
         assert name in proc.stdout
     proc = run_cli("pipeline", "--help")
     assert proc.returncode == 0
-    for option in ("--artifacts", "--data", "--seed", "--epochs", "--fast", "--c3-table / --full-c3",
-                   "--calibration-size", "--resume / --no-resume"):
+    for option in (
+        "--artifacts",
+        "--data",
+        "--seed",
+        "--epochs",
+        "--fast",
+        "--c3-table / --full-c3",
+        "--calibration-size",
+        "--resume / --no-resume",
+    ):
         assert option in proc.stdout, option
 
 
@@ -158,7 +174,7 @@ def test_pipeline_ends_with_a_table_of_stage_durations(tmp_path):
     lines = []
     ctx = StageContext(config=make_config(fast=True), data_dir=None, artifacts=tmp_path, echo=lines.append)
     result = run_pipeline(ctx, [("first", lambda c: {"n": 1}), ("second_stage", lambda c: {})])
-    table = lines[[line.split() for line in lines].index(["stage", "seconds"]):]
+    table = lines[[line.split() for line in lines].index(["stage", "seconds"]) :]
     assert [line.split()[0] for line in table[1:4]] == ["first", "second_stage", "total"]
     assert all(float(line.split()[1]) >= 0 for line in table[1:4])
     assert table[-1].startswith("pipeline finished in ") and set(result["stages"]) == {"first", "second_stage"}

@@ -1,4 +1,5 @@
 """Confusion matrices and PNGs (lenet_mcu.plots), shared by the evaluation and the verify report."""
+
 from __future__ import annotations
 
 import io

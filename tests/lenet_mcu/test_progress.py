@@ -1,4 +1,5 @@
 """Progress lines for logs (lenet_mcu.progress)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The one .tflite reader and writer (lenet_mcu.tflite_model): what it reads back, and refusals."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,13 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from models import foreign_model
+from native_util import conv_model
 
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.extras import MissingExtra
 from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model, load_model
-
-from models import foreign_model
-from native_util import conv_model
 
 pytest.importorskip("tflite_micro", reason="the reader uses the schema code tflite-micro ships (codegen extra)")
 
@@ -29,13 +29,21 @@ def test_reads_back_what_was_written(tmp_path):
     bias = rng.integers(-1000, 1000, size=4).astype(np.int32)
     w_scales = [0.01, 0.02, 0.03, 0.04]
     model = build_model(
-        [TensorSpec("x", (1, 12), "int8", 0.05, -3),
-         TensorSpec("w", (4, 12), "int8", w_scales, 0, 0, weights),
-         TensorSpec("b", (4,), "int32", [0.05 * s for s in w_scales], 0, 0, bias),
-         TensorSpec("y", (1, 4), "int8", 0.1, 7),
-         TensorSpec("p", (1, 4), "int8", 1 / 256, -128)],
-        [OperatorSpec("FULLY_CONNECTED", [0, 1, 2], [3], {"fusedActivationFunction": 1}),
-         OperatorSpec("SOFTMAX", [3], [4], {"beta": 1.0})], [0], [4], description="round trip")
+        [
+            TensorSpec("x", (1, 12), "int8", 0.05, -3),
+            TensorSpec("w", (4, 12), "int8", w_scales, 0, 0, weights),
+            TensorSpec("b", (4,), "int32", [0.05 * s for s in w_scales], 0, 0, bias),
+            TensorSpec("y", (1, 4), "int8", 0.1, 7),
+            TensorSpec("p", (1, 4), "int8", 1 / 256, -128),
+        ],
+        [
+            OperatorSpec("FULLY_CONNECTED", [0, 1, 2], [3], {"fusedActivationFunction": 1}),
+            OperatorSpec("SOFTMAX", [3], [4], {"beta": 1.0}),
+        ],
+        [0],
+        [4],
+        description="round trip",
+    )
     path = write(tmp_path, model)
     info = load_model(path)
     assert info.ops == ["FULLY_CONNECTED", "SOFTMAX"] and info.description == "round trip"
@@ -53,8 +61,14 @@ def test_reads_back_what_was_written(tmp_path):
 
 
 def test_reads_conv_and_pool_options(tmp_path):
-    info = load_model(write(tmp_path, conv_model(np.random.default_rng(0), (12, 12, 3), 5, (3, 3), stride=(2, 1),
-                                                 tanh=True, pool=((2, 2), (2, 2)))))
+    info = load_model(
+        write(
+            tmp_path,
+            conv_model(
+                np.random.default_rng(0), (12, 12, 3), 5, (3, 3), stride=(2, 1), tanh=True, pool=((2, 2), (2, 2))
+            ),
+        )
+    )
     assert info.ops == ["CONV_2D", "TANH", "AVERAGE_POOL_2D"]
     conv, _, pool = info.operators
     assert (conv.options["padding"], conv.options["stride_h"], conv.options["stride_w"]) == ("VALID", 2, 1)
@@ -81,5 +95,7 @@ def test_missing_non_tflite_and_truncated_files_are_one_line_errors(tmp_path):
 def test_without_tflite_micro_the_reader_names_the_extra(tmp_path, monkeypatch):
     path = write(tmp_path, conv_model(np.random.default_rng(2)))
     monkeypatch.setitem(sys.modules, "tflite_micro.tensorflow.lite.micro.python.schema_py_generated", None)
-    with pytest.raises(MissingExtra, match=r"needs tflite-micro \(the 'codegen' extra\).*pip install 'lenet-mcu\[codegen\]'"):
+    with pytest.raises(
+        MissingExtra, match=r"needs tflite-micro \(the 'codegen' extra\).*pip install 'lenet-mcu\[codegen\]'"
+    ):
         load_model(path)

@@ -1,10 +1,11 @@
 """The C3 connection table survives quantization: absent connections are exact int8 zeros."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from lenet_mcu.quantize.tflite_check import check_lenet_int8
 from lenet_mcu.train.architecture import c3_connection_matrix
 
@@ -25,7 +26,7 @@ def test_absent_c3_connections_are_int8_zeros(c3_table_model):
     c3 = info.weights_of("CONV_2D")[1]  # TFLite filter layout [out=16, kh, kw, in=6]
     assert c3.shape == (16, 5, 5, 6) and c3.dtype == np.int8
     present = c3_connection_matrix().T.astype(bool)  # [out, in]
-    per_pair_nonzero = (c3 != 0).any(axis=(1, 2))      # [out, in]
+    per_pair_nonzero = (c3 != 0).any(axis=(1, 2))  # [out, in]
     # Every absent pair is all zeros, bit for bit...
     assert not per_pair_nonzero[~present].any()
     assert int((c3.transpose(0, 3, 1, 2)[~present] == 0).sum()) == 36 * 25

@@ -1,20 +1,19 @@
 """The int8 .tflite and the references from the fast pipeline; .tflite validation (no TensorFlow here)."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from models import foreign_model
 
 from lenet_mcu import mnist
 from lenet_mcu.errors import LenetMcuError
-from lenet_mcu.quantize import tflite_check
 from lenet_mcu.plots import confusion_matrix
+from lenet_mcu.quantize import tflite_check
 from lenet_mcu.quantize.evaluate import REFERENCE_KEYS, build_metrics, compare_int8, format_table
 from lenet_mcu.train.architecture import c3_connection_matrix
 
@@ -84,7 +83,8 @@ def test_op_problems():
     assert tflite_check.op_problems(good) == []
     assert tflite_check.op_problems(good, "avg", "softmax") == []
     assert "ops PACK, SHAPE, STRIDED_SLICE are not in LeNet-5" in tflite_check.op_problems(
-        good + ["SHAPE", "STRIDED_SLICE", "PACK"])
+        good + ["SHAPE", "STRIDED_SLICE", "PACK"]
+    )
     assert any("2 RESHAPE" in p for p in tflite_check.op_problems(good + ["RESHAPE"], "avg", "softmax"))
     assert any("no SOFTMAX" in p for p in tflite_check.op_problems(good[:-1], "avg", "softmax"))
     assert any("output layer" in p for p in tflite_check.op_problems(good[:-1]))
@@ -113,9 +113,23 @@ def test_references_are_real_interpreter_outputs(fast_artifacts, references, mni
     """Re-run both interpreters (TF-free subprocess) on the first 300 images: identical bytes."""
     out = tmp_path / "again.npz"
     proc = subprocess.run(
-        [sys.executable, "-m", "lenet_mcu.quantize.reference", str(fast_artifacts / TFLITE), "--data",
-         str(mnist_dir), "--out", str(out), "--limit", "300", "--workers", "2"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "lenet_mcu.quantize.reference",
+            str(fast_artifacts / TFLITE),
+            "--data",
+            str(mnist_dir),
+            "--out",
+            str(out),
+            "--limit",
+            "300",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     with np.load(out) as again:
@@ -128,8 +142,9 @@ def test_tflm_reference_in_process_matches(fast_artifacts, references, mnist_dir
     from lenet_mcu.interpreters import run_tflm
     from lenet_mcu.quantize.reference import quantized_test_inputs
 
-    inputs, _ = quantized_test_inputs(mnist_dir, float(references["input_scale"]),
-                                      int(references["input_zero_point"]), limit=50)
+    inputs, _ = quantized_test_inputs(
+        mnist_dir, float(references["input_scale"]), int(references["input_zero_point"]), limit=50
+    )
     np.testing.assert_array_equal(run_tflm(fast_artifacts / TFLITE, inputs, workers=1), references["tflm_int8"][:50])
 
 
@@ -171,8 +186,15 @@ def test_confusion_matrix_and_table():
     assert cm[0, 0] == 1 and cm[1, 2] == 1 and cm[2, 2] == 2 and cm.sum() == 4
     outputs = np.zeros((4, 10), dtype=np.int8)
     outputs[np.arange(4), pred] = 100
-    refs = {"labels": labels, "tflite_int8": outputs, "tflm_int8": outputs, "input_scale": 1 / 255,
-            "input_zero_point": -128, "output_scale": 1 / 256, "output_zero_point": -128}
+    refs = {
+        "labels": labels,
+        "tflite_int8": outputs,
+        "tflm_int8": outputs,
+        "input_scale": 1 / 255,
+        "input_zero_point": -128,
+        "output_scale": 1 / 256,
+        "output_zero_point": -128,
+    }
     metrics = build_metrics(refs, pred.astype(np.uint8))
     assert metrics["accuracy"] == {"float": 0.75, "tflite_int8": 0.75, "tflm_int8": 0.75}
     table = format_table(metrics)

@@ -4,10 +4,10 @@ A dynamic-batch conversion of the same Keras model is exactly such a graph
 (the Flatten becomes SHAPE/STRIDED_SLICE/PACK/RESHAPE); the pipeline's batch-1
 conversion must not be.
 """
+
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_python
 
 
@@ -70,8 +70,20 @@ def op_problems_free(ops):
     return op_problems(ops) == [] and "SHAPE" not in ops
 
 
-AVG_SOFTMAX = ["CONV_2D", "TANH", "AVERAGE_POOL_2D", "CONV_2D", "TANH", "AVERAGE_POOL_2D", "CONV_2D", "TANH",
-               "FULLY_CONNECTED", "TANH", "FULLY_CONNECTED", "SOFTMAX"]
+AVG_SOFTMAX = [
+    "CONV_2D",
+    "TANH",
+    "AVERAGE_POOL_2D",
+    "CONV_2D",
+    "TANH",
+    "AVERAGE_POOL_2D",
+    "CONV_2D",
+    "TANH",
+    "FULLY_CONNECTED",
+    "TANH",
+    "FULLY_CONNECTED",
+    "SOFTMAX",
+]
 
 
 def variant_graph(subsampling: str, output: str) -> list[str]:

@@ -8,6 +8,7 @@ or be a dependency of a listed package (apt installs those with it).
 A missing package shows up either as a failed compile/link (the error names the
 header or library) or as an owner that the list lacks.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,8 +40,16 @@ C_SOURCE = """
 #include <string.h>
 int main(void) { uint8_t a[8]; memset(a, 1, sizeof a); return a[3]; }
 """
-TOOLS = ["make", "gcc", "arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-objcopy", "arm-none-eabi-size",
-         "qemu-system-arm", "openocd"]
+TOOLS = [
+    "make",
+    "gcc",
+    "arm-none-eabi-gcc",
+    "arm-none-eabi-g++",
+    "arm-none-eabi-objcopy",
+    "arm-none-eabi-size",
+    "qemu-system-arm",
+    "openocd",
+]
 
 
 def listed_packages() -> set[str]:
@@ -55,8 +64,9 @@ def listed_packages() -> set[str]:
 @functools.cache
 def installed_by_setup() -> frozenset[str]:
     """The listed packages and, recursively, what they depend on (apt installs those with them)."""
-    proc = subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${Depends},${Pre-Depends}\n"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package}\t${Depends},${Pre-Depends}\n"], capture_output=True, text=True, check=True
+    )
     depends = dict(line.split("\t", 1) for line in proc.stdout.splitlines() if "\t" in line)
     todo, seen = list(listed_packages()), set()
     while todo:
@@ -89,8 +99,12 @@ needs_dpkg = pytest.mark.skipif(shutil.which("dpkg") is None, reason="not a Debi
 def test_package_list_is_what_setup_reads():
     setup = (REPO / "scripts" / "setup.sh").read_text()
     assert "debian-packages.txt" in setup
-    assert {"gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "libstdc++-arm-none-eabi-newlib",
-            "qemu-system-arm"} <= listed_packages()
+    assert {
+        "gcc-arm-none-eabi",
+        "libnewlib-arm-none-eabi",
+        "libstdc++-arm-none-eabi-newlib",
+        "qemu-system-arm",
+    } <= listed_packages()
 
 
 @needs_dpkg
@@ -114,10 +128,27 @@ def test_arm_builds_use_only_listed_packages(tmp_path, lang):
     src.write_text(C_SOURCE if lang == "c" else CXX_SOURCE)
     std = ["-std=c99"] if lang == "c" else ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
     proc = subprocess.run(
-        [compiler, *CPU_FLAGS, *std, "-O2", "-MD", "-MF", str(tmp_path / "probe.d"), "--specs=nano.specs",
-         "-nostartfiles", "-Wl,-e,main", "-Wl,--gc-sections", "-Wl,--trace", str(src), "-lm",
-         "-o", str(tmp_path / "probe.elf")],
-        capture_output=True, text=True)
+        [
+            compiler,
+            *CPU_FLAGS,
+            *std,
+            "-O2",
+            "-MD",
+            "-MF",
+            str(tmp_path / "probe.d"),
+            "--specs=nano.specs",
+            "-nostartfiles",
+            "-Wl,-e,main",
+            "-Wl,--gc-sections",
+            "-Wl,--trace",
+            str(src),
+            "-lm",
+            "-o",
+            str(tmp_path / "probe.elf"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, f"{lang} build for the Cortex-M4 failed (a Debian package is missing?):\n{proc.stderr}"
     headers = re.findall(r"(/\S+\.h\b|/\S+/include/c\+\+/\S+)", (tmp_path / "probe.d").read_text().replace("\\\n", " "))
     libraries = re.findall(r"\((/\S+\.a)\)|(/\S+\.(?:a|o|specs))", proc.stdout)

@@ -6,6 +6,7 @@
 whether the check passes (answer the reference bytes) or fails (alter some).
 `LossyProxy` sits between host and device and drops, corrupts and injects bytes.
 """
+
 from __future__ import annotations
 
 import random
@@ -41,7 +42,7 @@ class _Server:
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.connections += 1
             conn.settimeout(0.05)
@@ -72,11 +73,24 @@ class _Server:
 
 
 class FakeDevice(_Server):
-    def __init__(self, table: dict[bytes, np.ndarray], sha_prefix: str, input_scale: float, input_zero_point: int,
-                 output_count: int = 10, boot_hello: bool = True, reset_after: int | None = None,
-                 delay_s: float = 0.0, answer_twice: bool = False, alter: dict[bytes, np.ndarray] | None = None,
-                 runtime: str = "fake", hang_after: int | None = None, reset_on_infer: bool = False,
-                 extra_encodings: int = 0, smallest_wins: bool = False):
+    def __init__(
+        self,
+        table: dict[bytes, np.ndarray],
+        sha_prefix: str,
+        input_scale: float,
+        input_zero_point: int,
+        output_count: int = 10,
+        boot_hello: bool = True,
+        reset_after: int | None = None,
+        delay_s: float = 0.0,
+        answer_twice: bool = False,
+        alter: dict[bytes, np.ndarray] | None = None,
+        runtime: str = "fake",
+        hang_after: int | None = None,
+        reset_on_infer: bool = False,
+        extra_encodings: int = 0,
+        smallest_wins: bool = False,
+    ):
         super().__init__()
         self.smallest_wins = smallest_wins  # reports the first minimum as the class, like an RBF model's firmware
         self.table = table
@@ -88,11 +102,24 @@ class FakeDevice(_Server):
         self.hang_after = hang_after  # after this many results: silent forever (a hung device)
         self.reset_on_infer = reset_on_infer  # crashes and reboots on every INFER
         self.hello = proto.Hello(
-            protocol_version=1, boot=True, tick_kind=0, tick_hz=168_000_000, ram_static_bytes=12345,
-            arena_bytes=6789, model_sha256_prefix=sha_prefix, input_scale=input_scale,
-            input_zero_point=input_zero_point, output_scale=1 / 256, output_zero_point=-128,
-            input_dims=(1, 32, 32, 1), output_count=output_count, max_payload=proto.MAX_PAYLOAD,
-            board="fake-board", runtime=runtime, extra_encodings=extra_encodings)
+            protocol_version=1,
+            boot=True,
+            tick_kind=0,
+            tick_hz=168_000_000,
+            ram_static_bytes=12345,
+            arena_bytes=6789,
+            model_sha256_prefix=sha_prefix,
+            input_scale=input_scale,
+            input_zero_point=input_zero_point,
+            output_scale=1 / 256,
+            output_zero_point=-128,
+            input_dims=(1, 32, 32, 1),
+            output_count=output_count,
+            max_payload=proto.MAX_PAYLOAD,
+            board="fake-board",
+            runtime=runtime,
+            extra_encodings=extra_encodings,
+        )
         self.results_sent = 0
         self.resets = 0
         self.infer_received = 0
@@ -111,7 +138,7 @@ class FakeDevice(_Server):
         while not self.stopped():
             try:
                 data = conn.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not data:
                 return
@@ -125,8 +152,13 @@ class FakeDevice(_Server):
                 if item.type == proto.MsgType.HELLO_REQUEST:
                     conn.sendall(self._hello_frame(False, item.seq))
                 elif item.type == proto.MsgType.STATS_REQUEST:
-                    stats = proto.Stats(stack_peak_bytes=812, stack_size_bytes=2048, frames_ok=self.results_sent,
-                                        frames_bad=0, rx_dropped=0)
+                    stats = proto.Stats(
+                        stack_peak_bytes=812,
+                        stack_size_bytes=2048,
+                        frames_ok=self.results_sent,
+                        frames_bad=0,
+                        rx_dropped=0,
+                    )
                     conn.sendall(proto.encode_frame(proto.MsgType.STATS, item.seq, proto.pack_stats(stats)))
                 elif item.type == proto.MsgType.INFER and self.reset_on_infer:
                     self.infer_received += 1
@@ -148,7 +180,9 @@ class FakeDevice(_Server):
                         conn.sendall(self._hello_frame(True, 0))
                         break
                 else:
-                    conn.sendall(proto.encode_frame(proto.MsgType.ERROR, item.seq, bytes([proto.ErrorCode.UNKNOWN_TYPE])))
+                    conn.sendall(
+                        proto.encode_frame(proto.MsgType.ERROR, item.seq, bytes([proto.ErrorCode.UNKNOWN_TYPE]))
+                    )
 
     def _infer(self, frame: proto.Frame, size: int) -> bytes:
         body = frame.body
@@ -167,16 +201,19 @@ class FakeDevice(_Server):
             outputs = np.zeros(self.hello.output_count, np.int8)
         self.results_sent += 1
         ticks = 100_000 + (sum(key[:64]) % 997)
-        return proto.encode_frame(proto.MsgType.RESULT, frame.seq,
-                                  proto.pack_result(ticks, int(np.argmin(outputs) if self.smallest_wins
-                                                                   else np.argmax(outputs)), outputs))
+        return proto.encode_frame(
+            proto.MsgType.RESULT,
+            frame.seq,
+            proto.pack_result(ticks, int(np.argmin(outputs) if self.smallest_wins else np.argmax(outputs)), outputs),
+        )
 
 
 class LossyProxy(_Server):
     """TCP proxy that drops, flips and injects bytes in both directions (seeded)."""
 
-    def __init__(self, upstream_port: int, drop: float = 0.002, corrupt: float = 0.002,
-                 garbage: float = 0.01, seed: int = 1):
+    def __init__(
+        self, upstream_port: int, drop: float = 0.002, corrupt: float = 0.002, garbage: float = 0.01, seed: int = 1
+    ):
         super().__init__()
         self.upstream_port = upstream_port
         self.drop, self.corrupt, self.garbage = drop, corrupt, garbage
@@ -209,7 +246,7 @@ class LossyProxy(_Server):
             while not done.is_set() and not self.stopped():
                 try:
                     data = src.recv(4096)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     break
@@ -246,7 +283,7 @@ class ChattyServer(_Server):
             try:
                 if not conn.recv(4096):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 pass
             time.sleep(0.1)
 
@@ -259,5 +296,5 @@ class SilentServer(_Server):
             try:
                 if not conn.recv(4096):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 pass

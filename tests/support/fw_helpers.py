@@ -1,4 +1,5 @@
 """Helpers shared by the firmware tests (host build and QEMU)."""
+
 from __future__ import annotations
 
 import sys
@@ -10,7 +11,7 @@ from lenet_mcu.host import protocol as P
 
 FIXTURES = Path(__file__).resolve().parent / "firmware_fixtures"
 sys.path.insert(0, str(FIXTURES / "echo"))
-from reference import ECHO_DIR, echo_outputs  # noqa: E402  (test fixture, not shipped)
+from reference import ECHO_DIR, echo_outputs  # noqa: E402, F401  (re-exported: test fixture, not shipped)
 
 ECHO_MAKE_VARS = {"RUNTIME_DIR": ""}  # the fixture dir brings its own runtime
 
@@ -22,7 +23,9 @@ def frame(msg_type, seq, body=b"", version=P.PROTOCOL_VERSION) -> bytes:
 def raw_frame(payload: bytes, crc_ok: bool = True) -> bytes:
     """A frame from an arbitrary payload (bypasses encode_frame's size check)."""
     import zlib
+
     from cobs import cobs
+
     crc = zlib.crc32(payload) ^ (0 if crc_ok else 1)
     return cobs.encode(payload + crc.to_bytes(4, "little")) + b"\x00"
 
@@ -46,13 +49,21 @@ def bad_cases(rng):
     return [
         # A damaged frame whose header survived names its seq as a hint; without the version byte it cannot.
         ("bad CRC", raw_frame(good_hdr(P.MsgType.HELLO_REQUEST, 5), crc_ok=False), P.ErrorCode.BAD_CRC, 5),
-        ("bad CRC and version", raw_frame(P.HEADER.pack(7, P.MsgType.INFER, 6), crc_ok=False), P.ErrorCode.BAD_CRC,
-         P.NO_SEQ),
+        (
+            "bad CRC and version",
+            raw_frame(P.HEADER.pack(7, P.MsgType.INFER, 6), crc_ok=False),
+            P.ErrorCode.BAD_CRC,
+            P.NO_SEQ,
+        ),
         ("not COBS", b"\x05ab\x00", P.ErrorCode.BAD_FRAME, P.NO_SEQ),
         ("shorter than header+CRC", raw_frame(b"\x01\x01"), P.ErrorCode.BAD_FRAME, P.NO_SEQ),
         ("oversize", bytes(rng.integers(1, 256, 3000, dtype=np.uint8)) + b"\x00", P.ErrorCode.TOO_LONG, P.NO_SEQ),
-        ("payload one byte over MAX_PAYLOAD", raw_frame(good_hdr(P.MsgType.INFER, 9, bytes(P.MAX_PAYLOAD - 3))),
-         P.ErrorCode.TOO_LONG, P.NO_SEQ),
+        (
+            "payload one byte over MAX_PAYLOAD",
+            raw_frame(good_hdr(P.MsgType.INFER, 9, bytes(P.MAX_PAYLOAD - 3))),
+            P.ErrorCode.TOO_LONG,
+            P.NO_SEQ,
+        ),
         ("bad version", frame(P.MsgType.HELLO_REQUEST, 11, version=2), P.ErrorCode.BAD_VERSION, 11),
         ("unknown type", frame(0x42, 12), P.ErrorCode.UNKNOWN_TYPE, 12),
         ("device-only type", frame(P.MsgType.RESULT, 13), P.ErrorCode.UNKNOWN_TYPE, 13),

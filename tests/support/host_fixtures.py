@@ -4,6 +4,7 @@ The images are random blobs on a blank background (so RLE matters); the
 "reference" outputs are random int8 rows. Together with tests/support/fake_device.py this
 exercises the whole serial check without a model, firmware or emulator.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,12 @@ class Synthetic:
         return {self.inputs[i].tobytes(): self.tflm[i] for i in range(len(self.inputs))}
 
     def device_kwargs(self) -> dict:
-        return {"table": self.table(), "sha_prefix": self.sha256[:16], "input_scale": float(INPUT_SCALE),
-                "input_zero_point": INPUT_ZERO_POINT}
+        return {
+            "table": self.table(),
+            "sha_prefix": self.sha256[:16],
+            "input_scale": float(INPUT_SCALE),
+            "input_zero_point": INPUT_ZERO_POINT,
+        }
 
 
 def _write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -51,7 +56,7 @@ def make_synthetic(root: Path, seed: int = 0, smallest_wins: bool = False) -> Sy
     for i in range(TEST_COUNT):
         r, c = rng.integers(2, 14, size=2)
         h, w = rng.integers(6, 14, size=2)
-        images[i, r:r + h, c:c + w] = rng.integers(1, 256, size=(h, w))
+        images[i, r : r + h, c : c + w] = rng.integers(1, 256, size=(h, w))
     labels = rng.integers(0, 10, size=TEST_COUNT).astype(np.uint8)
     data_dir = root / "mnist"
     _write_idx(data_dir, images, labels)
@@ -69,8 +74,16 @@ def make_synthetic(root: Path, seed: int = 0, smallest_wins: bool = False) -> Sy
     float_pred = np.where(rng.random(TEST_COUNT) < 0.95, winner, labels_ref).astype(np.uint8)
     tflite = tflm.copy()
     tflite[::97, 0] = np.clip(tflite[::97, 0].astype(int) + 1, -128, 127)  # host runtime differs a little
-    np.savez(artifacts / "references.npz", labels=labels_ref, float_pred=float_pred, tflite_int8=tflite,
-             tflm_int8=tflm, input_scale=INPUT_SCALE, input_zero_point=np.int32(INPUT_ZERO_POINT),
-             model_sha256=np.str_(hashlib.sha256(model).hexdigest()), smallest_wins=np.bool_(smallest_wins))
+    np.savez(
+        artifacts / "references.npz",
+        labels=labels_ref,
+        float_pred=float_pred,
+        tflite_int8=tflite,
+        tflm_int8=tflm,
+        input_scale=INPUT_SCALE,
+        input_zero_point=np.int32(INPUT_ZERO_POINT),
+        model_sha256=np.str_(hashlib.sha256(model).hexdigest()),
+        smallest_wins=np.bool_(smallest_wins),
+    )
     inputs = mnist.quantize_input(mnist.preprocess(images), INPUT_SCALE, INPUT_ZERO_POINT)
     return Synthetic(artifacts, data_dir, hashlib.sha256(model).hexdigest(), labels_ref, tflm, inputs)

@@ -1,4 +1,5 @@
 """Model files for tests that are not the pipeline's own."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -18,7 +18,8 @@ int main(void)
             break;
         }
         if (got != sizeof input) {
-            fprintf(stderr, "native_host_driver: truncated input record (%zu of %d bytes)\n", got, NATIVE_INPUT_BYTES);
+            fprintf(stderr, "native_host_driver: truncated input record (%zu of %d bytes)\n", got,
+                    NATIVE_INPUT_BYTES);
             return 1;
         }
         infer(input, output);

@@ -3,6 +3,7 @@
 Models are made with lenet_mcu.tflite_model.build_model (the flatbuffer
 schema object API that tflite-micro ships), so no TensorFlow is needed.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,17 @@ def build_driver(gen_dir: Path, extra_flags: list[str] | None = None) -> Path:
     """Compile generated model + kernels + the stdin/stdout driver with the host gcc."""
     exe = gen_dir / "driver"
     sources = sorted(gen_dir.glob("*.c")) + sorted(KERNEL_DIR.glob("nn_*.c"))
-    cmd = ["gcc", *CFLAGS, *(extra_flags or []), f"-I{gen_dir}", f"-I{KERNEL_DIR}",
-           *map(str, sources), str(DRIVER), "-o", str(exe)]
+    cmd = [
+        "gcc",
+        *CFLAGS,
+        *(extra_flags or []),
+        f"-I{gen_dir}",
+        f"-I{KERNEL_DIR}",
+        *map(str, sources),
+        str(DRIVER),
+        "-o",
+        str(exe),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"gcc failed:\n{' '.join(cmd)}\n{proc.stderr[-4000:]}")
@@ -62,9 +72,20 @@ def random_inputs(rng, count: int, shape) -> np.ndarray:
     return rng.integers(-128, 128, size=(count, *shape), dtype=np.int8)
 
 
-def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1), activation="NONE",
-               per_channel=True, tanh=False, pool=None, pool_padding="VALID", fc_after=False,
-               pool_op: str = "AVERAGE_POOL_2D") -> bytes:
+def conv_model(
+    rng,
+    in_shape=(12, 12, 3),
+    out_c=5,
+    kernel=(3, 3),
+    stride=(1, 1),
+    activation="NONE",
+    per_channel=True,
+    tanh=False,
+    pool=None,
+    pool_padding="VALID",
+    fc_after=False,
+    pool_op: str = "AVERAGE_POOL_2D",
+) -> bytes:
     """CONV_2D [+ TANH] [+ AVERAGE_POOL_2D or pool_op] with random int8 weights and quantization."""
     h, w, c = in_shape
     kh, kw = kernel
@@ -84,9 +105,21 @@ def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1),
         TensorSpec("bias", (out_c,), "int32", [float(in_scale * s) for s in w_scales], 0, 0, bias),
         TensorSpec("conv", (1, oh, ow, out_c), "int8", out_scale, out_zp),
     ]
-    ops = [OperatorSpec("CONV_2D", [0, 1, 2], [3], {
-        "padding": PAD["VALID"], "strideW": sw, "strideH": sh, "fusedActivationFunction": ACT[activation],
-        "dilationWFactor": 1, "dilationHFactor": 1})]
+    ops = [
+        OperatorSpec(
+            "CONV_2D",
+            [0, 1, 2],
+            [3],
+            {
+                "padding": PAD["VALID"],
+                "strideW": sw,
+                "strideH": sh,
+                "fusedActivationFunction": ACT[activation],
+                "dilationWFactor": 1,
+                "dilationHFactor": 1,
+            },
+        )
+    ]
     last = 3
     if tanh:
         tensors.append(TensorSpec("tanh", (1, oh, ow, out_c), "int8", 1.0 / 128, 0))
@@ -100,15 +133,28 @@ def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1),
         else:
             qh, qw = -(-oh // psh), -(-ow // psw)
         tensors.append(TensorSpec("pool", (1, qh, qw, out_c), "int8", t.scale, t.zero_point))
-        ops.append(OperatorSpec(pool_op, [last], [len(tensors) - 1], {
-            "padding": PAD[pool_padding], "strideW": psw, "strideH": psh, "filterWidth": pw, "filterHeight": ph,
-            "fusedActivationFunction": 0}))
+        ops.append(
+            OperatorSpec(
+                pool_op,
+                [last],
+                [len(tensors) - 1],
+                {
+                    "padding": PAD[pool_padding],
+                    "strideW": psw,
+                    "strideH": psh,
+                    "filterWidth": pw,
+                    "filterHeight": ph,
+                    "fusedActivationFunction": 0,
+                },
+            )
+        )
         last = len(tensors) - 1
     return build_model(tensors, ops, [0], [last])
 
 
-def fc_model(rng, in_features=48, out_features=11, per_channel=True, activation="NONE", tanh=False,
-             in_shape=None) -> bytes:
+def fc_model(
+    rng, in_features=48, out_features=11, per_channel=True, activation="NONE", tanh=False, in_shape=None
+) -> bytes:
     in_scale = float(rng.uniform(0.004, 0.05))
     in_zp = int(rng.integers(-128, 128))
     w_scales = rng.uniform(0.002, 0.02, size=out_features if per_channel else 1).astype(np.float32)
@@ -133,30 +179,49 @@ def fc_model(rng, in_features=48, out_features=11, per_channel=True, activation=
     return build_model(tensors, ops, [0], [last])
 
 
-def unary_model(op: str, shape, in_scale: float, in_zp: int, out_scale: float, out_zp: int,
-                options: dict | None = None) -> bytes:
-    tensors = [TensorSpec("input", tuple(shape), "int8", in_scale, in_zp),
-               TensorSpec("output", tuple(shape), "int8", out_scale, out_zp)]
+def unary_model(
+    op: str, shape, in_scale: float, in_zp: int, out_scale: float, out_zp: int, options: dict | None = None
+) -> bytes:
+    tensors = [
+        TensorSpec("input", tuple(shape), "int8", in_scale, in_zp),
+        TensorSpec("output", tuple(shape), "int8", out_scale, out_zp),
+    ]
     return build_model(tensors, [OperatorSpec(op, [0], [1], options or {})], [0], [1])
 
 
-def pool_model(in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NONE",
-               op: str = "AVERAGE_POOL_2D") -> bytes:
+def pool_model(
+    in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NONE", op: str = "AVERAGE_POOL_2D"
+) -> bytes:
     h, w, c = in_shape
     if padding == "VALID":
         oh, ow = (h - filt[0]) // stride[0] + 1, (w - filt[1]) // stride[1] + 1
     else:
         oh, ow = -(-h // stride[0]), -(-w // stride[1])
-    tensors = [TensorSpec("input", (1, h, w, c), "int8", scale, zp),
-               TensorSpec("output", (1, oh, ow, c), "int8", scale, zp)]
-    ops = [OperatorSpec(op, [0], [1], {
-        "padding": PAD[padding], "strideW": stride[1], "strideH": stride[0], "filterWidth": filt[1],
-        "filterHeight": filt[0], "fusedActivationFunction": ACT[activation]})]
+    tensors = [
+        TensorSpec("input", (1, h, w, c), "int8", scale, zp),
+        TensorSpec("output", (1, oh, ow, c), "int8", scale, zp),
+    ]
+    ops = [
+        OperatorSpec(
+            op,
+            [0],
+            [1],
+            {
+                "padding": PAD[padding],
+                "strideW": stride[1],
+                "strideH": stride[0],
+                "filterWidth": filt[1],
+                "filterHeight": filt[0],
+                "fusedActivationFunction": ACT[activation],
+            },
+        )
+    ]
     return build_model(tensors, ops, [0], [1])
 
 
-def depthwise_model(rng, in_shape=(28, 28, 6), kernel=(2, 2), stride=(2, 2), tanh=True, equal_taps=True,
-                    per_channel=True) -> bytes:
+def depthwise_model(
+    rng, in_shape=(28, 28, 6), kernel=(2, 2), stride=(2, 2), tanh=True, equal_taps=True, per_channel=True
+) -> bytes:
     """DEPTHWISE_CONV_2D, one filter per channel (+ TANH): LeCun subsampling when the taps are equal."""
     h, w, c = in_shape
     kh, kw = kernel
@@ -168,35 +233,69 @@ def depthwise_model(rng, in_shape=(28, 28, 6), kernel=(2, 2), stride=(2, 2), tan
         filt = rng.integers(-127, 128, size=(1, kh, kw, c), dtype=np.int8)
     w_scales = list(rng.uniform(0.001, 0.004, c)) if per_channel else [0.0025]
     out_scale, out_zp = 0.004, int(rng.integers(-20, 20))
-    tensors = [TensorSpec("input", (1, h, w, c), "int8", in_scale, in_zp),
-               TensorSpec("s2/filter", (1, kh, kw, c), "int8", w_scales, 0, 3, filt),
-               TensorSpec("s2/bias", (c,), "int32", [in_scale * s for s in w_scales],
-                          0, 0, rng.integers(-3000, 3000, size=(c,))),
-               TensorSpec("s2/out", (1, oh, ow, c), "int8", out_scale, out_zp)]
-    ops = [OperatorSpec("DEPTHWISE_CONV_2D", [0, 1, 2], [3], {
-        "padding": PAD["VALID"], "strideW": stride[1], "strideH": stride[0], "depthMultiplier": 1,
-        "dilationWFactor": 1, "dilationHFactor": 1})]
+    tensors = [
+        TensorSpec("input", (1, h, w, c), "int8", in_scale, in_zp),
+        TensorSpec("s2/filter", (1, kh, kw, c), "int8", w_scales, 0, 3, filt),
+        TensorSpec(
+            "s2/bias", (c,), "int32", [in_scale * s for s in w_scales], 0, 0, rng.integers(-3000, 3000, size=(c,))
+        ),
+        TensorSpec("s2/out", (1, oh, ow, c), "int8", out_scale, out_zp),
+    ]
+    ops = [
+        OperatorSpec(
+            "DEPTHWISE_CONV_2D",
+            [0, 1, 2],
+            [3],
+            {
+                "padding": PAD["VALID"],
+                "strideW": stride[1],
+                "strideH": stride[0],
+                "depthMultiplier": 1,
+                "dilationWFactor": 1,
+                "dilationHFactor": 1,
+            },
+        )
+    ]
     if tanh:
         tensors.append(TensorSpec("s2/tanh", (1, oh, ow, c), "int8", 1 / 128, 0))
         ops.append(OperatorSpec("TANH", [3], [4]))
     return build_model(tensors, ops, [0], [len(tensors) - 1])
 
 
-def rbf_model(rng, rows=10, cols=84, with_sum=True, constant_first=False, x_scale=1 / 128, x_zp=0,
-              code_scale=2 / 255, code_zp=-1, sq_scale=0.0058, sq_zp=-128, out_scale=0.34, out_zp=-128) -> bytes:
+def rbf_model(
+    rng,
+    rows=10,
+    cols=84,
+    with_sum=True,
+    constant_first=False,
+    x_scale=1 / 128,
+    x_zp=0,
+    code_scale=2 / 255,
+    code_zp=-1,
+    sq_scale=0.0058,
+    sq_zp=-128,
+    out_scale=0.34,
+    out_zp=-128,
+) -> bytes:
     """The RBF output layer as the converter writes it: F6 [1,1,1,cols] -> RESHAPE [1,1,cols] ->
     SQUARED_DIFFERENCE against constant codes [1,rows,cols] -> SUM over the last axis -> [1,rows]."""
     codes = rng.choice([-128, 126], size=(1, rows, cols)).astype(np.int8)
-    tensors = [TensorSpec("f6", (1, 1, 1, cols), "int8", x_scale, x_zp),
-               TensorSpec("output/shape", (3,), "int32", None, None, data=np.array([1, 1, cols], np.int32)),
-               TensorSpec("output/expand", (1, 1, cols), "int8", x_scale, x_zp),
-               TensorSpec("output/codes", (1, rows, cols), "int8", code_scale, code_zp, data=codes),
-               TensorSpec("output/square", (1, rows, cols), "int8", sq_scale, sq_zp)]
-    ops = [OperatorSpec("RESHAPE", [0, 1], [2], {"newShape": [1, 1, cols]}),
-           OperatorSpec("SQUARED_DIFFERENCE", [3, 2] if constant_first else [2, 3], [4], {})]
+    tensors = [
+        TensorSpec("f6", (1, 1, 1, cols), "int8", x_scale, x_zp),
+        TensorSpec("output/shape", (3,), "int32", None, None, data=np.array([1, 1, cols], np.int32)),
+        TensorSpec("output/expand", (1, 1, cols), "int8", x_scale, x_zp),
+        TensorSpec("output/codes", (1, rows, cols), "int8", code_scale, code_zp, data=codes),
+        TensorSpec("output/square", (1, rows, cols), "int8", sq_scale, sq_zp),
+    ]
+    ops = [
+        OperatorSpec("RESHAPE", [0, 1], [2], {"newShape": [1, 1, cols]}),
+        OperatorSpec("SQUARED_DIFFERENCE", [3, 2] if constant_first else [2, 3], [4], {}),
+    ]
     if with_sum:
-        tensors += [TensorSpec("output/axis", (1,), "int32", None, None, data=np.array([2], np.int32)),
-                    TensorSpec("output/sum", (1, rows), "int8", out_scale, out_zp)]
+        tensors += [
+            TensorSpec("output/axis", (1,), "int32", None, None, data=np.array([2], np.int32)),
+            TensorSpec("output/sum", (1, rows), "int8", out_scale, out_zp),
+        ]
         ops.append(OperatorSpec("SUM", [4, 5], [6], {"keepDims": False}))
     return build_model(tensors, ops, [0], [len(tensors) - 1])
 
@@ -223,8 +322,12 @@ def conv_reshape_fc_model(rng, reshape_last: bool = False) -> bytes:
         TensorSpec("fc", (1, 6), "int8", 0.1, -2),
     ]
     ops = [
-        OperatorSpec("CONV_2D", [0, 1, 2], [3], {"padding": PAD["VALID"], "strideW": 1, "strideH": 1,
-                                                 "dilationWFactor": 1, "dilationHFactor": 1}),
+        OperatorSpec(
+            "CONV_2D",
+            [0, 1, 2],
+            [3],
+            {"padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1},
+        ),
         OperatorSpec("RESHAPE", [3, 4], [5], {"newShape": [1, 64]}),
         OperatorSpec("FULLY_CONNECTED", [5, 6, 7], [8], {}),
     ]
@@ -256,36 +359,76 @@ def lenet_convs_model(rng, c3_connections=None, c5_maps: int = 64) -> bytes:
         conv_scale = float(x_scale * float(np.mean(w_scales)) * 40.0 * np.sqrt(25 * c))
         base = len(tensors)
         oh = h - 4
-        tensors.extend([
-            TensorSpec(f"w{base}", (oc, 5, 5, c), "int8", list(w_scales), 0, 0, weights),
-            TensorSpec(f"b{base}", (oc,), "int32", [float(x_scale * s) for s in w_scales], 0, 0, bias),
-            TensorSpec(f"conv{base}", (1, oh, oh, oc), "int8", conv_scale, int(rng.integers(-10, 11))),
-            TensorSpec(f"tanh{base}", (1, oh, oh, oc), "int8", 1.0 / 128, 0),
-            TensorSpec(f"pool{base}", (1, oh // 2, oh // 2, oc), "int8", 1.0 / 128, 0),
-        ])
-        ops.extend([
-            OperatorSpec("CONV_2D", [x_index, base, base + 1], [base + 2], {
-                "padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1}),
-            OperatorSpec("TANH", [base + 2], [base + 3]),
-            OperatorSpec("AVERAGE_POOL_2D", [base + 3], [base + 4], {
-                "padding": PAD["VALID"], "strideW": 2, "strideH": 2, "filterWidth": 2, "filterHeight": 2,
-                "fusedActivationFunction": 0}),
-        ])
+        tensors.extend(
+            [
+                TensorSpec(f"w{base}", (oc, 5, 5, c), "int8", list(w_scales), 0, 0, weights),
+                TensorSpec(f"b{base}", (oc,), "int32", [float(x_scale * s) for s in w_scales], 0, 0, bias),
+                TensorSpec(f"conv{base}", (1, oh, oh, oc), "int8", conv_scale, int(rng.integers(-10, 11))),
+                TensorSpec(f"tanh{base}", (1, oh, oh, oc), "int8", 1.0 / 128, 0),
+                TensorSpec(f"pool{base}", (1, oh // 2, oh // 2, oc), "int8", 1.0 / 128, 0),
+            ]
+        )
+        ops.extend(
+            [
+                OperatorSpec(
+                    "CONV_2D",
+                    [x_index, base, base + 1],
+                    [base + 2],
+                    {"padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1},
+                ),
+                OperatorSpec("TANH", [base + 2], [base + 3]),
+                OperatorSpec(
+                    "AVERAGE_POOL_2D",
+                    [base + 3],
+                    [base + 4],
+                    {
+                        "padding": PAD["VALID"],
+                        "strideW": 2,
+                        "strideH": 2,
+                        "filterWidth": 2,
+                        "filterHeight": 2,
+                        "fusedActivationFunction": 0,
+                    },
+                ),
+            ]
+        )
         return base + 4, 1.0 / 128
 
     s2, s2_scale = conv_tanh_pool(0, in_scale, 32, 1, 6)
     s4, s4_scale = conv_tanh_pool(s2, s2_scale, 14, 6, 16, c3_connections)
     w_scales = rng.uniform(0.002, 0.02, size=c5_maps).astype(np.float32)
     base = len(tensors)
-    tensors.extend([
-        TensorSpec("w5", (c5_maps, 5, 5, 16), "int8", list(w_scales), 0, 0,
-                   rng.integers(-127, 128, size=(c5_maps, 5, 5, 16), dtype=np.int8)),
-        TensorSpec("b5", (c5_maps,), "int32", [float(s4_scale * s) for s in w_scales], 0, 0,
-                   rng.integers(-(1 << 12), 1 << 12, size=c5_maps).astype(np.int32)),
-        TensorSpec("c5", (1, 1, 1, c5_maps), "int8", float(s4_scale * float(np.mean(w_scales)) * 40.0 * 20.0), 3),
-    ])
-    ops.append(OperatorSpec("CONV_2D", [s4, base, base + 1], [base + 2], {
-        "padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1}))
+    tensors.extend(
+        [
+            TensorSpec(
+                "w5",
+                (c5_maps, 5, 5, 16),
+                "int8",
+                list(w_scales),
+                0,
+                0,
+                rng.integers(-127, 128, size=(c5_maps, 5, 5, 16), dtype=np.int8),
+            ),
+            TensorSpec(
+                "b5",
+                (c5_maps,),
+                "int32",
+                [float(s4_scale * s) for s in w_scales],
+                0,
+                0,
+                rng.integers(-(1 << 12), 1 << 12, size=c5_maps).astype(np.int32),
+            ),
+            TensorSpec("c5", (1, 1, 1, c5_maps), "int8", float(s4_scale * float(np.mean(w_scales)) * 40.0 * 20.0), 3),
+        ]
+    )
+    ops.append(
+        OperatorSpec(
+            "CONV_2D",
+            [s4, base, base + 1],
+            [base + 2],
+            {"padding": PAD["VALID"], "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1},
+        )
+    )
     return build_model(tensors, ops, [0], [base + 2])
 
 
@@ -305,7 +448,9 @@ def run_on_qemu(elf: Path, inputs: np.ndarray, timeout: float = 30.0) -> tuple[n
             request_hello(ser)
             reader = P.FrameReader()
             for i, x in enumerate(inputs):
-                ser.write(P.encode_frame(P.MsgType.INFER, i, P.infer_body(np.ascontiguousarray(x, np.int8).ravel(), None)))
+                ser.write(
+                    P.encode_frame(P.MsgType.INFER, i, P.infer_body(np.ascontiguousarray(x, np.int8).ravel(), None))
+                )
                 result, deadline = None, time.monotonic() + timeout
                 while result is None and time.monotonic() < deadline:
                     for f in reader.feed(read_available(ser)):

@@ -1,4 +1,5 @@
 """Random affine distortion of training images: the maps are the intended ones, seeded, and off when all amplitudes are 0."""
+
 from __future__ import annotations
 
 import numpy as np

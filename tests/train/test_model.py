@@ -1,10 +1,11 @@
 """LeNet-5 architecture: output sizes from (W - K + 2P)/S + 1, the Keras model, the C3 table."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import run_python
+
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.train import architecture as arch
 
@@ -28,8 +29,14 @@ def test_conv_output_size_rejects_uneven_tiling():
 def test_expected_shapes_are_lenet5():
     shapes = arch.expected_output_shapes()
     assert shapes == {
-        "c1": (28, 28, 6), "s2": (14, 14, 6), "c3": (10, 10, 16), "s4": (5, 5, 16),
-        "c5": (1, 1, 120), "flatten": (120,), "f6": (84,), "output": (10,),
+        "c1": (28, 28, 6),
+        "s2": (14, 14, 6),
+        "c3": (10, 10, 16),
+        "s4": (5, 5, 16),
+        "c5": (1, 1, 120),
+        "flatten": (120,),
+        "f6": (84,),
+        "output": (10,),
     }
 
 

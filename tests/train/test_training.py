@@ -1,10 +1,11 @@
 """Training is reproducible from the seed, and a resumed run equals an uninterrupted one."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import run_python
+
 from lenet_mcu.config import PipelineConfig, make_config
 from lenet_mcu.train.training import training_subset
 

@@ -68,7 +68,19 @@ uint32_t ticks_read(void)
     return now_ns() - tick_origin;
 }
 
-uint32_t board_ram_static_bytes(void) { return 0; }
-uint32_t board_stack_size(void) { return 0; }
-uint32_t board_stack_peak(void) { return 0; }
-uint32_t board_rx_dropped(void) { return 0; }
+uint32_t board_ram_static_bytes(void)
+{
+    return 0;
+}
+uint32_t board_stack_size(void)
+{
+    return 0;
+}
+uint32_t board_stack_peak(void)
+{
+    return 0;
+}
+uint32_t board_rx_dropped(void)
+{
+    return 0;
+}

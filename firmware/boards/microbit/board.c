@@ -15,59 +15,59 @@
 #include "cortexm.h"
 
 /* --- CLOCK (RM 13.1) ------------------------------------------------------ */
-#define CLOCK_BASE 0x40000000u
-#define CLOCK_TASKS_HFCLKSTART REG(CLOCK_BASE + 0x000)
+#define CLOCK_BASE                0x40000000u
+#define CLOCK_TASKS_HFCLKSTART    REG(CLOCK_BASE + 0x000)
 #define CLOCK_EVENTS_HFCLKSTARTED REG(CLOCK_BASE + 0x100)
-#define CLOCK_XTALFREQ REG(CLOCK_BASE + 0x550)
-#define CLOCK_XTALFREQ_16MHZ 0xFFu
+#define CLOCK_XTALFREQ            REG(CLOCK_BASE + 0x550)
+#define CLOCK_XTALFREQ_16MHZ      0xFFu
 
 /* --- GPIO (RM 14.2) ------------------------------------------------------- */
-#define GPIO_BASE 0x50000000u
-#define GPIO_OUTSET REG(GPIO_BASE + 0x508)
-#define GPIO_PIN_CNF(n) REG(GPIO_BASE + 0x700 + 4u * (n))
-#define GPIO_PIN_CNF_OUTPUT 1u      /* DIR = output, input buffer connected */
+#define GPIO_BASE                 0x50000000u
+#define GPIO_OUTSET               REG(GPIO_BASE + 0x508)
+#define GPIO_PIN_CNF(n)           REG(GPIO_BASE + 0x700 + 4u * (n))
+#define GPIO_PIN_CNF_OUTPUT       1u        /* DIR = output, input buffer connected */
 #define GPIO_PIN_CNF_INPUT_PULLUP (3u << 2) /* DIR = input, PULL = up */
-#define UART_TX_PIN 24u
-#define UART_RX_PIN 25u
+#define UART_TX_PIN               24u
+#define UART_RX_PIN               25u
 
 /* --- UART0 (RM 29.10) ----------------------------------------------------- */
-#define UART0_BASE 0x40002000u
+#define UART0_BASE          0x40002000u
 #define UART0_TASKS_STARTRX REG(UART0_BASE + 0x000)
 #define UART0_TASKS_STARTTX REG(UART0_BASE + 0x008)
 #define UART0_EVENTS_RXDRDY REG(UART0_BASE + 0x108)
 #define UART0_EVENTS_TXDRDY REG(UART0_BASE + 0x11C)
-#define UART0_EVENTS_ERROR REG(UART0_BASE + 0x124)
-#define UART0_INTENSET REG(UART0_BASE + 0x304)
-#define UART0_ERRORSRC REG(UART0_BASE + 0x480)
-#define UART0_ENABLE REG(UART0_BASE + 0x500)
-#define UART0_PSELTXD REG(UART0_BASE + 0x50C)
-#define UART0_PSELRXD REG(UART0_BASE + 0x514)
-#define UART0_RXD REG(UART0_BASE + 0x518)
-#define UART0_TXD REG(UART0_BASE + 0x51C)
-#define UART0_BAUDRATE REG(UART0_BASE + 0x524)
-#define UART0_CONFIG REG(UART0_BASE + 0x56C)
+#define UART0_EVENTS_ERROR  REG(UART0_BASE + 0x124)
+#define UART0_INTENSET      REG(UART0_BASE + 0x304)
+#define UART0_ERRORSRC      REG(UART0_BASE + 0x480)
+#define UART0_ENABLE        REG(UART0_BASE + 0x500)
+#define UART0_PSELTXD       REG(UART0_BASE + 0x50C)
+#define UART0_PSELRXD       REG(UART0_BASE + 0x514)
+#define UART0_RXD           REG(UART0_BASE + 0x518)
+#define UART0_TXD           REG(UART0_BASE + 0x51C)
+#define UART0_BAUDRATE      REG(UART0_BASE + 0x524)
+#define UART0_CONFIG        REG(UART0_BASE + 0x56C)
 #define UART_ENABLE_ENABLED 4u
-#define UART_INTEN_RXDRDY (1u << 2)
-#define UART_INTEN_ERROR (1u << 9)
-#define UART0_IRQN 2u /* RM Table 23: ID 2 */
+#define UART_INTEN_RXDRDY   (1u << 2)
+#define UART_INTEN_ERROR    (1u << 9)
+#define UART0_IRQN          2u /* RM Table 23: ID 2 */
 
 /* --- TIMER0 (RM 18.10) ------------------------------------------------------ */
-#define TIMER0_BASE 0x40008000u
-#define TIMER0_TASKS_START REG(TIMER0_BASE + 0x000)
-#define TIMER0_TASKS_STOP REG(TIMER0_BASE + 0x004)
-#define TIMER0_TASKS_CLEAR REG(TIMER0_BASE + 0x00C)
+#define TIMER0_BASE           0x40008000u
+#define TIMER0_TASKS_START    REG(TIMER0_BASE + 0x000)
+#define TIMER0_TASKS_STOP     REG(TIMER0_BASE + 0x004)
+#define TIMER0_TASKS_CLEAR    REG(TIMER0_BASE + 0x00C)
 #define TIMER0_TASKS_CAPTURE0 REG(TIMER0_BASE + 0x040)
-#define TIMER0_MODE REG(TIMER0_BASE + 0x504)
-#define TIMER0_BITMODE REG(TIMER0_BASE + 0x508)
-#define TIMER0_PRESCALER REG(TIMER0_BASE + 0x510)
-#define TIMER0_CC0 REG(TIMER0_BASE + 0x540)
-#define TIMER_MODE_TIMER 0u
-#define TIMER_BITMODE_32 3u
-#define TIMER_HZ 16000000u /* HFCLK / 2^PRESCALER, PRESCALER = 0 */
+#define TIMER0_MODE           REG(TIMER0_BASE + 0x504)
+#define TIMER0_BITMODE        REG(TIMER0_BASE + 0x508)
+#define TIMER0_PRESCALER      REG(TIMER0_BASE + 0x510)
+#define TIMER0_CC0            REG(TIMER0_BASE + 0x540)
+#define TIMER_MODE_TIMER      0u
+#define TIMER_BITMODE_32      3u
+#define TIMER_HZ              16000000u /* HFCLK / 2^PRESCALER, PRESCALER = 0 */
 
 /* BAUDRATE register values are not f/baud: RM Table 285 lists them. */
 #define UART_BAUDRATE_115200 0x01D7E000u
-#define UART_BAUDRATE_9600 0x00275000u
+#define UART_BAUDRATE_9600   0x00275000u
 #ifndef UART_BAUD
 #define UART_BAUD 115200u
 #endif

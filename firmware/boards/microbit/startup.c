@@ -13,12 +13,10 @@ void Default_Handler(void);
 void UART0_IRQHandler(void); /* board.c */
 
 #define IRQ_COUNT 32
-#define D Default_Handler
+#define D         Default_Handler
 
-__attribute__((section(".isr_vector"), used))
-void (*const vector_table[16 + IRQ_COUNT])(void) = {
-    (void (*)(void))&_estack, Reset_Handler,
-    [2 ... 16 + 1] = D,
+__attribute__((section(".isr_vector"), used)) void (*const vector_table[16 + IRQ_COUNT])(void) = {
+    (void (*)(void)) & _estack,          Reset_Handler, [2 ... 16 + 1] = D,
     [16 + 2] = UART0_IRQHandler, /* nRF51: UART0 = IRQ 2 */
     [16 + 3 ... 16 + IRQ_COUNT - 1] = D,
 };

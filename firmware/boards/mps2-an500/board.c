@@ -15,10 +15,10 @@
 #include "cmsdk.h"
 #include "cortexm.h"
 
-#define SYSCLK_HZ 25000000u
-#define UART0_BASE 0x40004000u
+#define SYSCLK_HZ     25000000u
+#define UART0_BASE    0x40004000u
 #define UART0_RX_IRQN 0u
-#define TIMER0_BASE 0x40000000u
+#define TIMER0_BASE   0x40000000u
 
 const char board_name[] = "mps2-an500";
 uint8_t tick_kind;

@@ -12,12 +12,10 @@ void Default_Handler(void);
 void UART0RX_IRQHandler(void); /* board.c */
 
 #define IRQ_COUNT 32
-#define D Default_Handler
+#define D         Default_Handler
 
-__attribute__((section(".isr_vector"), used))
-void (*const vector_table[16 + IRQ_COUNT])(void) = {
-    (void (*)(void))&_estack, Reset_Handler,
-    [2 ... 15] = D,
+__attribute__((section(".isr_vector"), used)) void (*const vector_table[16 + IRQ_COUNT])(void) = {
+    (void (*)(void)) & _estack,          Reset_Handler, [2 ... 15] = D,
     [16 + 0] = UART0RX_IRQHandler, /* AN500: UART0 RX = IRQ 0 */
     [16 + 1 ... 16 + IRQ_COUNT - 1] = D,
 };

@@ -23,10 +23,10 @@
 #define UART_BAUD 115200u
 #endif
 
-#define SYSCLK_HZ 20000000u
-#define UART0_BASE 0x50200000u
+#define SYSCLK_HZ     20000000u
+#define UART0_BASE    0x50200000u
 #define UART0_RX_IRQN 42u
-#define TIMER0_BASE 0x50000000u
+#define TIMER0_BASE   0x50000000u
 
 const char board_name[] = "mps2-an505";
 uint8_t tick_kind;

@@ -14,12 +14,10 @@ void Default_Handler(void);
 void UART0RX_IRQHandler(void); /* board.c */
 
 #define IRQ_COUNT (32 + 92)
-#define D Default_Handler
+#define D         Default_Handler
 
-__attribute__((section(".isr_vector"), used))
-void (*const vector_table[16 + IRQ_COUNT])(void) = {
-    (void (*)(void))&_estack, Reset_Handler,
-    [2 ... 16 + 41] = D,
+__attribute__((section(".isr_vector"), used)) void (*const vector_table[16 + IRQ_COUNT])(void) = {
+    (void (*)(void)) & _estack,           Reset_Handler, [2 ... 16 + 41] = D,
     [16 + 42] = UART0RX_IRQHandler, /* AN505: UART0 combined = IRQ 42 */
     [16 + 43 ... 16 + IRQ_COUNT - 1] = D,
 };

@@ -18,8 +18,8 @@
 #include "cmsdk.h"
 #include "cortexm.h"
 
-#define CPU_HZ 32000000u
-#define PCLK_HZ 25000000u
+#define CPU_HZ     32000000u
+#define PCLK_HZ    25000000u
 #define UART0_BASE 0x59303000u
 #define UART0_IRQN 43u
 

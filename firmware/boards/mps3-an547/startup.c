@@ -13,12 +13,10 @@ void Default_Handler(void);
 void UART0_IRQHandler(void); /* board.c */
 
 #define IRQ_COUNT (32 + 96)
-#define D Default_Handler
+#define D         Default_Handler
 
-__attribute__((section(".isr_vector"), used))
-void (*const vector_table[16 + IRQ_COUNT])(void) = {
-    (void (*)(void))&_estack, Reset_Handler,
-    [2 ... 16 + 42] = D,
+__attribute__((section(".isr_vector"), used)) void (*const vector_table[16 + IRQ_COUNT])(void) = {
+    (void (*)(void)) & _estack,           Reset_Handler, [2 ... 16 + 42] = D,
     [16 + 43] = UART0_IRQHandler, /* AN547: UART0 combined = IRQ 43 */
     [16 + 44 ... 16 + IRQ_COUNT - 1] = D,
 };

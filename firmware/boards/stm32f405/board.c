@@ -38,7 +38,7 @@
 #error "UART_BAUD is above 5250000, the fastest USART1 makes from 84 MHz"
 #endif
 #define UART_BRR_PLL ((APB2_PLL_HZ + UART_BAUD / 2u) / UART_BAUD)
-#if APB2_PLL_HZ / UART_BRR_PLL > UART_BAUD + UART_BAUD / 100u || \
+#if APB2_PLL_HZ / UART_BRR_PLL > UART_BAUD + UART_BAUD / 100u ||                                             \
     APB2_PLL_HZ / UART_BRR_PLL < UART_BAUD - UART_BAUD / 100u
 #error "UART_BAUD is more than 1 % off any rate USART1 makes from 84 MHz"
 #endif
@@ -52,95 +52,95 @@
 #ifndef BOARD_REGISTER_TEST
 #define CPU_DSB_ISB() __asm volatile("dsb\n isb" ::: "memory")
 #define CPU_IRQ_OFF() __asm volatile("cpsid i" ::: "memory")
-#define CPU_IRQ_ON() __asm volatile("cpsie i\n isb" ::: "memory")
-#define CPU_WFI() __asm volatile("dsb\n wfi" ::: "memory") /* wakes on a pending IRQ even when masked */
-#define CPU_DSB() __asm volatile("dsb" ::: "memory")
+#define CPU_IRQ_ON()  __asm volatile("cpsie i\n isb" ::: "memory")
+#define CPU_WFI()     __asm volatile("dsb\n wfi" ::: "memory") /* wakes on a pending IRQ even when masked */
+#define CPU_DSB()     __asm volatile("dsb" ::: "memory")
 #else
 #define CPU_DSB_ISB() ((void)0)
 #define CPU_IRQ_OFF() ((void)0)
-#define CPU_IRQ_ON() ((void)0)
-#define CPU_WFI() ((void)0)
-#define CPU_DSB() ((void)0)
+#define CPU_IRQ_ON()  ((void)0)
+#define CPU_WFI()     ((void)0)
+#define CPU_DSB()     ((void)0)
 #endif
 
 /* --- RCC (RM0090 7.3) -------------------------------------------------- */
-#define RCC_BASE 0x40023800u
-#define RCC_CR REG(RCC_BASE + 0x00)
-#define RCC_PLLCFGR REG(RCC_BASE + 0x04)
-#define RCC_CFGR REG(RCC_BASE + 0x08)
-#define RCC_AHB1ENR REG(RCC_BASE + 0x30)
-#define RCC_APB1ENR REG(RCC_BASE + 0x40)
-#define RCC_APB2ENR REG(RCC_BASE + 0x44)
-#define RCC_CR_HSEON (1u << 16)
-#define RCC_CR_HSERDY (1u << 17)
-#define RCC_CR_HSEBYP (1u << 18)
-#define RCC_CR_PLLON (1u << 24)
-#define RCC_CR_PLLRDY (1u << 25)
+#define RCC_BASE            0x40023800u
+#define RCC_CR              REG(RCC_BASE + 0x00)
+#define RCC_PLLCFGR         REG(RCC_BASE + 0x04)
+#define RCC_CFGR            REG(RCC_BASE + 0x08)
+#define RCC_AHB1ENR         REG(RCC_BASE + 0x30)
+#define RCC_APB1ENR         REG(RCC_BASE + 0x40)
+#define RCC_APB2ENR         REG(RCC_BASE + 0x44)
+#define RCC_CR_HSEON        (1u << 16)
+#define RCC_CR_HSERDY       (1u << 17)
+#define RCC_CR_HSEBYP       (1u << 18)
+#define RCC_CR_PLLON        (1u << 24)
+#define RCC_CR_PLLRDY       (1u << 25)
 #define RCC_PLLCFGR_SRC_HSE (1u << 22)
 /* M[5:0] N[14:6] P[17:16] SRC[22] Q[27:24]; the other bits are reserved and
  * keep their reset value (bit 29 resets to 1). */
-#define RCC_PLLCFGR_FIELDS 0x0F437FFFu
-#define RCC_CFGR_SW_MASK (3u << 0)
-#define RCC_CFGR_SW_PLL (2u << 0)
-#define RCC_CFGR_SWS_MASK (3u << 2)
-#define RCC_CFGR_SWS_PLL (2u << 2)
-#define RCC_CFGR_HPRE_DIV1 (0u << 4)
-#define RCC_CFGR_PPRE1_DIV4 (5u << 10) /* APB1 <= 42 MHz */
-#define RCC_CFGR_PPRE2_DIV2 (4u << 13) /* APB2 <= 84 MHz */
-#define RCC_AHB1ENR_GPIOAEN (1u << 0)
-#define RCC_APB1ENR_TIM2EN (1u << 0)
-#define RCC_APB1ENR_PWREN (1u << 28)
+#define RCC_PLLCFGR_FIELDS   0x0F437FFFu
+#define RCC_CFGR_SW_MASK     (3u << 0)
+#define RCC_CFGR_SW_PLL      (2u << 0)
+#define RCC_CFGR_SWS_MASK    (3u << 2)
+#define RCC_CFGR_SWS_PLL     (2u << 2)
+#define RCC_CFGR_HPRE_DIV1   (0u << 4)
+#define RCC_CFGR_PPRE1_DIV4  (5u << 10) /* APB1 <= 42 MHz */
+#define RCC_CFGR_PPRE2_DIV2  (4u << 13) /* APB2 <= 84 MHz */
+#define RCC_AHB1ENR_GPIOAEN  (1u << 0)
+#define RCC_APB1ENR_TIM2EN   (1u << 0)
+#define RCC_APB1ENR_PWREN    (1u << 28)
 #define RCC_APB2ENR_USART1EN (1u << 4)
 
 /* --- PWR (RM0090 5.4.1), FLASH (RM0090 3.9.1) ------------------------------ */
-#define PWR_CR REG(0x40007000u)
-#define PWR_CR_VOS (1u << 14) /* scale 1: needed for 168 MHz */
-#define FLASH_ACR REG(0x40023C00u)
+#define PWR_CR                 REG(0x40007000u)
+#define PWR_CR_VOS             (1u << 14) /* scale 1: needed for 168 MHz */
+#define FLASH_ACR              REG(0x40023C00u)
 #define FLASH_ACR_LATENCY_MASK 7u
-#define FLASH_ACR_PRFTEN (1u << 8)
-#define FLASH_ACR_ICEN (1u << 9)
-#define FLASH_ACR_DCEN (1u << 10)
+#define FLASH_ACR_PRFTEN       (1u << 8)
+#define FLASH_ACR_ICEN         (1u << 9)
+#define FLASH_ACR_DCEN         (1u << 10)
 /* RM0090 Table 10, 2.7-3.6 V: 5 wait states for 150 < HCLK <= 168 MHz. */
 #define FLASH_LATENCY_168MHZ 5u
 
 /* --- GPIOA (RM0090 8.4) -------------------------------------------------- */
-#define GPIOA_BASE 0x40020000u
-#define GPIOA_MODER REG(GPIOA_BASE + 0x00)
+#define GPIOA_BASE    0x40020000u
+#define GPIOA_MODER   REG(GPIOA_BASE + 0x00)
 #define GPIOA_OSPEEDR REG(GPIOA_BASE + 0x08)
-#define GPIOA_PUPDR REG(GPIOA_BASE + 0x0C)
-#define GPIOA_AFRH REG(GPIOA_BASE + 0x24)
+#define GPIOA_PUPDR   REG(GPIOA_BASE + 0x0C)
+#define GPIOA_AFRH    REG(GPIOA_BASE + 0x24)
 
 /* --- USART1 (RM0090 30.6) ------------------------------------------------ */
-#define USART1_BASE 0x40011000u
-#define USART1_SR REG(USART1_BASE + 0x00)
-#define USART1_DR REG(USART1_BASE + 0x04)
-#define USART1_BRR REG(USART1_BASE + 0x08)
-#define USART1_CR1 REG(USART1_BASE + 0x0C)
-#define USART_SR_ORE (1u << 3)
-#define USART_SR_RXNE (1u << 5)
-#define USART_SR_TXE (1u << 7)
-#define USART_CR1_RE (1u << 2)
-#define USART_CR1_TE (1u << 3)
+#define USART1_BASE      0x40011000u
+#define USART1_SR        REG(USART1_BASE + 0x00)
+#define USART1_DR        REG(USART1_BASE + 0x04)
+#define USART1_BRR       REG(USART1_BASE + 0x08)
+#define USART1_CR1       REG(USART1_BASE + 0x0C)
+#define USART_SR_ORE     (1u << 3)
+#define USART_SR_RXNE    (1u << 5)
+#define USART_SR_TXE     (1u << 7)
+#define USART_CR1_RE     (1u << 2)
+#define USART_CR1_TE     (1u << 3)
 #define USART_CR1_RXNEIE (1u << 5)
-#define USART_CR1_UE (1u << 13)
-#define USART1_IRQN 37u /* RM0090 Table 61 */
+#define USART_CR1_UE     (1u << 13)
+#define USART1_IRQN      37u /* RM0090 Table 61 */
 
 /* --- TIM2 (RM0090 18.4), 32-bit counter ---------------------------------- */
 #define TIM2_BASE 0x40000000u
-#define TIM2_CR1 REG(TIM2_BASE + 0x00)
-#define TIM2_EGR REG(TIM2_BASE + 0x14)
-#define TIM2_CNT REG(TIM2_BASE + 0x24)
-#define TIM2_PSC REG(TIM2_BASE + 0x28)
-#define TIM2_ARR REG(TIM2_BASE + 0x2C)
+#define TIM2_CR1  REG(TIM2_BASE + 0x00)
+#define TIM2_EGR  REG(TIM2_BASE + 0x14)
+#define TIM2_CNT  REG(TIM2_BASE + 0x24)
+#define TIM2_PSC  REG(TIM2_BASE + 0x28)
+#define TIM2_ARR  REG(TIM2_BASE + 0x2C)
 
 /* --- Cortex-M4 core (ARMv7-M ARM) ---------------------------------------- */
 #define NVIC_ISER(n) REG(0xE000E100u + 4u * (n))
 #define NVIC_ICER(n) REG(0xE000E180u + 4u * (n))
-#define SCB_AIRCR REG(0xE000ED0Cu)
-#define DEMCR REG(0xE000EDFCu)
+#define SCB_AIRCR    REG(0xE000ED0Cu)
+#define DEMCR        REG(0xE000EDFCu)
 #define DEMCR_TRCENA (1u << 24)
-#define DWT_CTRL REG(0xE0001000u)
-#define DWT_CYCCNT REG(0xE0001004u)
+#define DWT_CTRL     REG(0xE0001000u)
+#define DWT_CYCCNT   REG(0xE0001004u)
 
 /* --- clock tree ------------------------------------------------------------ */
 /* PLL input 2 MHz when HSE allows it (RM0090 6.3.2 recommends 2 MHz to limit
@@ -202,20 +202,19 @@ static void clock_init(void)
     (void)RCC_APB1ENR; /* RM0090 7.3: delay after enabling a peripheral clock */
     PWR_CR |= PWR_CR_VOS;
 
-    RCC_PLLCFGR = (RCC_PLLCFGR & ~RCC_PLLCFGR_FIELDS) | PLL_M | (PLL_N << 6) |
-                  (((PLL_P / 2u) - 1u) << 16) | RCC_PLLCFGR_SRC_HSE | (PLL_Q << 24);
+    RCC_PLLCFGR = (RCC_PLLCFGR & ~RCC_PLLCFGR_FIELDS) | PLL_M | (PLL_N << 6) | (((PLL_P / 2u) - 1u) << 16) |
+                  RCC_PLLCFGR_SRC_HSE | (PLL_Q << 24);
     RCC_CR |= RCC_CR_PLLON;
     if (!wait_set(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY))
         return;
 
     /* Wait states before the clock goes up (RM0090 3.5.1). */
-    FLASH_ACR = FLASH_LATENCY_168MHZ | FLASH_ACR_PRFTEN | FLASH_ACR_ICEN |
-                FLASH_ACR_DCEN;
+    FLASH_ACR = FLASH_LATENCY_168MHZ | FLASH_ACR_PRFTEN | FLASH_ACR_ICEN | FLASH_ACR_DCEN;
     if ((FLASH_ACR & FLASH_ACR_LATENCY_MASK) != FLASH_LATENCY_168MHZ)
         return;
 
-    RCC_CFGR = (RCC_CFGR & ~((0xFu << 4) | (7u << 10) | (7u << 13))) |
-               RCC_CFGR_HPRE_DIV1 | RCC_CFGR_PPRE1_DIV4 | RCC_CFGR_PPRE2_DIV2;
+    RCC_CFGR = (RCC_CFGR & ~((0xFu << 4) | (7u << 10) | (7u << 13))) | RCC_CFGR_HPRE_DIV1 |
+               RCC_CFGR_PPRE1_DIV4 | RCC_CFGR_PPRE2_DIV2;
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
     if (!wait_set(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) {
         RCC_CFGR &= ~(RCC_CFGR_SW_MASK | (7u << 10) | (7u << 13)); /* HSI, buses undivided */

@@ -26,56 +26,56 @@
 #endif
 
 /* --- RCC (RM0041 7.3) ---------------------------------------------------- */
-#define RCC_BASE 0x40021000u
-#define RCC_CR REG(RCC_BASE + 0x00)
-#define RCC_CFGR REG(RCC_BASE + 0x04)
-#define RCC_APB2ENR REG(RCC_BASE + 0x18)
-#define RCC_CFGR2 REG(RCC_BASE + 0x2C)
-#define RCC_CR_HSEON (1u << 16)
-#define RCC_CR_HSERDY (1u << 17)
-#define RCC_CR_PLLON (1u << 24)
-#define RCC_CR_PLLRDY (1u << 25)
-#define RCC_CFGR_SW_MASK (3u << 0)
-#define RCC_CFGR_SW_PLL (2u << 0)
-#define RCC_CFGR_SWS_MASK (3u << 2)
-#define RCC_CFGR_SWS_PLL (2u << 2)
+#define RCC_BASE                0x40021000u
+#define RCC_CR                  REG(RCC_BASE + 0x00)
+#define RCC_CFGR                REG(RCC_BASE + 0x04)
+#define RCC_APB2ENR             REG(RCC_BASE + 0x18)
+#define RCC_CFGR2               REG(RCC_BASE + 0x2C)
+#define RCC_CR_HSEON            (1u << 16)
+#define RCC_CR_HSERDY           (1u << 17)
+#define RCC_CR_PLLON            (1u << 24)
+#define RCC_CR_PLLRDY           (1u << 25)
+#define RCC_CFGR_SW_MASK        (3u << 0)
+#define RCC_CFGR_SW_PLL         (2u << 0)
+#define RCC_CFGR_SWS_MASK       (3u << 2)
+#define RCC_CFGR_SWS_PLL        (2u << 2)
 #define RCC_CFGR_PLLSRC_PREDIV1 (1u << 16)
-#define RCC_CFGR_PLLMUL_SHIFT 18 /* PLLMUL[3:0]: 0 = x2 ... 7 = x9 */
-#define RCC_CFGR_PLLMUL_MASK (0xFu << 18)
-#define RCC_APB2ENR_IOPAEN (1u << 2)
-#define RCC_APB2ENR_USART1EN (1u << 14)
+#define RCC_CFGR_PLLMUL_SHIFT   18 /* PLLMUL[3:0]: 0 = x2 ... 7 = x9 */
+#define RCC_CFGR_PLLMUL_MASK    (0xFu << 18)
+#define RCC_APB2ENR_IOPAEN      (1u << 2)
+#define RCC_APB2ENR_USART1EN    (1u << 14)
 
 /* --- GPIOA (RM0041 8.2) --------------------------------------------------- */
 #define GPIOA_BASE 0x40010800u
-#define GPIOA_CRH REG(GPIOA_BASE + 0x04)
-#define GPIOA_ODR REG(GPIOA_BASE + 0x0C)
+#define GPIOA_CRH  REG(GPIOA_BASE + 0x04)
+#define GPIOA_ODR  REG(GPIOA_BASE + 0x0C)
 
 /* --- USART1 (RM0041 23.6) -------------------------------------------------- */
-#define USART1_BASE 0x40013800u
-#define USART1_SR REG(USART1_BASE + 0x00)
-#define USART1_DR REG(USART1_BASE + 0x04)
-#define USART1_BRR REG(USART1_BASE + 0x08)
-#define USART1_CR1 REG(USART1_BASE + 0x0C)
-#define USART_SR_ORE (1u << 3)
-#define USART_SR_RXNE (1u << 5)
-#define USART_SR_TXE (1u << 7)
-#define USART_CR1_RE (1u << 2)
-#define USART_CR1_TE (1u << 3)
+#define USART1_BASE      0x40013800u
+#define USART1_SR        REG(USART1_BASE + 0x00)
+#define USART1_DR        REG(USART1_BASE + 0x04)
+#define USART1_BRR       REG(USART1_BASE + 0x08)
+#define USART1_CR1       REG(USART1_BASE + 0x0C)
+#define USART_SR_ORE     (1u << 3)
+#define USART_SR_RXNE    (1u << 5)
+#define USART_SR_TXE     (1u << 7)
+#define USART_CR1_RE     (1u << 2)
+#define USART_CR1_TE     (1u << 3)
 #define USART_CR1_RXNEIE (1u << 5)
-#define USART_CR1_UE (1u << 13)
-#define USART1_IRQN 37u /* RM0041 Table 53 */
+#define USART_CR1_UE     (1u << 13)
+#define USART1_IRQN      37u /* RM0041 Table 53 */
 
 /* --- clock tree --------------------------------------------------------------- */
 /* SYSCLK = HSE / PREDIV1 x PLLMUL = 24 MHz, the part's maximum (datasheet
  * "STM32F100xB": 24 MHz); AHB, APB1, APB2 undivided. PLL input 4 MHz when
  * the crystal allows (PREDIV1 = HSE / 4 MHz), PLLMUL = 6 -> 24 MHz. */
-#define HSI_HZ 8000000u
+#define HSI_HZ        8000000u
 #define SYSCLK_PLL_HZ 24000000u
 #if HSE_HZ % 4000000u != 0 || HSE_HZ < 4000000u || HSE_HZ > 24000000u
 #error "HSE_HZ must be a multiple of 4 MHz from 4 to 24 MHz"
 #endif
 #define PREDIV1 (HSE_HZ / 4000000u)
-#define PLLMUL 6u
+#define PLLMUL  6u
 #if HSE_HZ / PREDIV1 * PLLMUL != SYSCLK_PLL_HZ
 #error "PLL settings do not give 24 MHz"
 #endif

@@ -13,12 +13,10 @@ void Default_Handler(void);
 void USART1_IRQHandler(void); /* board.c */
 
 #define IRQ_COUNT 61
-#define D Default_Handler
+#define D         Default_Handler
 
-__attribute__((section(".isr_vector"), used))
-void (*const vector_table[16 + IRQ_COUNT])(void) = {
-    (void (*)(void))&_estack, Reset_Handler,
-    [2 ... 16 + 36] = D,
+__attribute__((section(".isr_vector"), used)) void (*const vector_table[16 + IRQ_COUNT])(void) = {
+    (void (*)(void)) & _estack,           Reset_Handler, [2 ... 16 + 36] = D,
     [16 + 37] = USART1_IRQHandler, /* RM0041: USART1 = IRQ 37 */
     [16 + 38 ... 16 + IRQ_COUNT - 1] = D,
 };

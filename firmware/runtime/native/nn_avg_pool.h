@@ -9,7 +9,7 @@
 typedef struct {
     int in_h, in_w, channels;
     int filter_h, filter_w, stride_h, stride_w;
-    int pad_h, pad_w;                /* top/left padding (SAME) */
+    int pad_h, pad_w; /* top/left padding (SAME) */
     int out_h, out_w;
     int32_t act_min, act_max;
 } nn_pool_params;

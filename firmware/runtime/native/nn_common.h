@@ -47,7 +47,7 @@
 
 /* Layer kernels are inlined into each call so their loop bounds become constants. */
 #if defined(__GNUC__)
-#define NN_INLINE static inline __attribute__((always_inline))
+#define NN_INLINE   static inline __attribute__((always_inline))
 #define NN_NOINLINE __attribute__((noinline))
 #else
 #define NN_INLINE static inline
@@ -125,7 +125,7 @@ static inline uint32_t nn_sxtb16_ror8(uint32_t v)
 /* Up to NN_MAX_BLOCK dot products sharing the input x: acc[k] += x . w[k * w_stride ...]
    for k < count (a compile-time constant once inlined): each input word is loaded and
    widened once for all `count` output channels. */
-#define NN_MAX_BLOCK 6
+#define NN_MAX_BLOCK    6
 #define NN_MAX_CHANNELS 64 /* output channels of an im2col convolution (codegen checks) */
 NN_INLINE void nn_dot_block_s8(const int8_t *x, const int8_t *w, int w_stride, int n, int count, int32_t *acc)
 {

@@ -8,24 +8,24 @@
 /* CONV_2D (VALID padding, NHWC input, OHWI filter), optionally followed by an
    element-wise table (TANH) and a non-overlapping AVERAGE_POOL_2D. */
 typedef struct {
-    int in_w, in_c;                  /* input width and depth (height is implied) */
-    int filter_h, filter_w;          /* kernel size */
+    int in_w, in_c;         /* input width and depth (height is implied) */
+    int filter_h, filter_w; /* kernel size */
     int stride_h, stride_w;
-    int conv_out_h, conv_out_w;      /* convolution output before pooling */
-    int out_c;                       /* output channels */
-    const int8_t *filter;            /* [out_c][filter_h][filter_w][in_c] */
-    const int32_t *bias;             /* [out_c], input zero point folded in */
-    const int32_t *multiplier;       /* [out_c] per-channel requantization */
-    const int32_t *shift;            /* [out_c] */
-    int32_t max_shift;               /* largest of shift[] (<= 0: right shifts only) */
+    int conv_out_h, conv_out_w; /* convolution output before pooling */
+    int out_c;                  /* output channels */
+    const int8_t *filter;       /* [out_c][filter_h][filter_w][in_c] */
+    const int32_t *bias;        /* [out_c], input zero point folded in */
+    const int32_t *multiplier;  /* [out_c] per-channel requantization */
+    const int32_t *shift;       /* [out_c] */
+    int32_t max_shift;          /* largest of shift[] (<= 0: right shifts only) */
     int32_t out_zero_point;
-    int32_t act_min, act_max;        /* fused activation range of the conv */
-    const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
-    int pool_h, pool_w;              /* 1, 1 when no pooling is fused */
+    int32_t act_min, act_max; /* fused activation range of the conv */
+    const int8_t *lut;        /* NULL or 256 entries indexed by value + 128 */
+    int pool_h, pool_w;       /* 1, 1 when no pooling is fused */
     int32_t pool_act_min, pool_act_max;
-    int block;                       /* output channels per pass (divides out_c, <= NN_MAX_BLOCK) */
-    int patch_len;                   /* 0: direct kernel; else im2col: filter is [out_c][patch_len],
-                                        the filter_h * filter_w * in_c taps zero-padded to a multiple of 4 */
+    int block;     /* output channels per pass (divides out_c, <= NN_MAX_BLOCK) */
+    int patch_len; /* 0: direct kernel; else im2col: filter is [out_c][patch_len],
+                      the filter_h * filter_w * in_c taps zero-padded to a multiple of 4 */
 } nn_conv_params;
 
 /* Output channels oc .. oc + block - 1 at conv position (oy, ox). */
@@ -45,8 +45,8 @@ NN_INLINE void nn_conv_block(const nn_conv_params *p, const int8_t *input, int o
         f_row += row_len;
     }
     for (int k = 0; k < p->block; ++k) {
-        v[k] = nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->max_shift, p->out_zero_point,
-                               p->act_min, p->act_max, p->lut);
+        v[k] = nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->max_shift,
+                               p->out_zero_point, p->act_min, p->act_max, p->lut);
     }
 }
 
@@ -73,7 +73,8 @@ NN_INLINE void nn_conv2d_patch_s8(const nn_conv_params *p, const int8_t *input, 
                 for (int px = 0; px < p->pool_w; ++px) {
                     const int oy = y * p->pool_h + py;
                     const int ox = x * p->pool_w + px;
-                    const int8_t *in_row = input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
+                    const int8_t *in_row =
+                        input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
                     for (int ky = 0; ky < p->filter_h; ++ky) {
                         memcpy(patch + ky * row_len, in_row, (size_t)row_len);
                         in_row += p->in_w * p->in_c;
@@ -86,8 +87,9 @@ NN_INLINE void nn_conv2d_patch_s8(const nn_conv_params *p, const int8_t *input, 
                         nn_dot_block_s8(patch, p->filter + oc * p->patch_len, p->patch_len, p->patch_len,
                                         p->block, acc);
                         for (int k = 0; k < p->block; ++k) {
-                            sums[oc + k] += nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->max_shift,
-                                                            p->out_zero_point, p->act_min, p->act_max, p->lut);
+                            sums[oc + k] +=
+                                nn_output_stage(acc[k], p->multiplier[oc + k], p->shift[oc + k], p->max_shift,
+                                                p->out_zero_point, p->act_min, p->act_max, p->lut);
                         }
                     }
                 }

@@ -24,25 +24,25 @@
 #define NN_S16_MAX_BLOCK 6
 
 typedef struct {
-    int in_w, in_c;                 /* input width and depth; input rows are NHWC int16 */
+    int in_w, in_c; /* input width and depth; input rows are NHWC int16 */
     int filter_h, filter_w;
-    int row_words;                  /* int16 pairs per filter row: (filter_w * in_c + 1) / 2 */
-    int out_h, out_w, out_c;        /* output size (after pooling) */
-    int block;                      /* output channels per pass (divides out_c, <= NN_S16_MAX_BLOCK) */
-    int pool_h, pool_w;             /* pooling window (pool_w is 1 or 2; 1x1: no pooling) */
-    const uint32_t *filter;         /* [out_c / block][filter_h][row_words][block]: int16 pairs, doubled */
-    const int32_t *bias;            /* [out_c] doubled, input zero point folded in */
-    const int32_t *requant;         /* [out_c][3]: multiplier M, offset, right shift r (nn_requantize.h) */
-    int shift_all;                  /* r when every channel shares it (a constant), else 0 */
-    int32_t act_min, act_max;       /* fused activation range of the conv */
-    const int8_t *lut;              /* NULL or 256 entries indexed by value + 128 */
+    int row_words;            /* int16 pairs per filter row: (filter_w * in_c + 1) / 2 */
+    int out_h, out_w, out_c;  /* output size (after pooling) */
+    int block;                /* output channels per pass (divides out_c, <= NN_S16_MAX_BLOCK) */
+    int pool_h, pool_w;       /* pooling window (pool_w is 1 or 2; 1x1: no pooling) */
+    const uint32_t *filter;   /* [out_c / block][filter_h][row_words][block]: int16 pairs, doubled */
+    const int32_t *bias;      /* [out_c] doubled, input zero point folded in */
+    const int32_t *requant;   /* [out_c][3]: multiplier M, offset, right shift r (nn_requantize.h) */
+    int shift_all;            /* r when every channel shares it (a constant), else 0 */
+    int32_t act_min, act_max; /* fused activation range of the conv */
+    const int8_t *lut;        /* NULL or 256 entries indexed by value + 128 */
     int32_t pool_act_min, pool_act_max;
-    int pool_max;                   /* 1: the fused pooling is MAX_POOL_2D, 0: AVERAGE_POOL_2D */
-    int out_s16;                    /* 1: write int16 (the next layer's input format), 0: int8 */
-    int out_pairs;                  /* int16 output in channel-pair planes (below), else NHWC */
-    int in_s16;                     /* 1: the input arrives as int16 (else the layer widens it first) */
-    int in_pairs;                   /* the int16 input is in channel-pair planes (in_c even) */
-    int quad;                       /* 1: nn_conv2d_s16_row_quad (odd in_c, 2x2 pool); filter [..][block][2] */
+    int pool_max;  /* 1: the fused pooling is MAX_POOL_2D, 0: AVERAGE_POOL_2D */
+    int out_s16;   /* 1: write int16 (the next layer's input format), 0: int8 */
+    int out_pairs; /* int16 output in channel-pair planes (below), else NHWC */
+    int in_s16;    /* 1: the input arrives as int16 (else the layer widens it first) */
+    int in_pairs;  /* the int16 input is in channel-pair planes (in_c even) */
+    int quad;      /* 1: nn_conv2d_s16_row_quad (odd in_c, 2x2 pool); filter [..][block][2] */
 } nn_conv2d_s16_params;
 
 #define NN_S16_MAX_ROWS 16 /* filter_h + pool_h - 1 (codegen checks) */
@@ -56,52 +56,52 @@ typedef struct {
    in registers: gcc's scheduler hoists loads in long unrolled blocks and then runs
    out of the 14 usable registers. Each statement is volatile so the steps keep their
    order. d0/d1: the next int16 pair at positions 0 and 1 (x advances by a word). */
-#define NN_LOAD_2(D0_, D1_, X_, STEP1_)                                                     \
-    __asm__ volatile("ldr %[b], [%[p], %[o]]\n\tldr %[a], [%[p]], #4"                  \
-                     : [a] "=&r"(D0_), [b] "=&r"(D1_), [p] "+r"(X_)                        \
+#define NN_LOAD_2(D0_, D1_, X_, STEP1_)                                                                      \
+    __asm__ volatile("ldr %[b], [%[p], %[o]]\n\tldr %[a], [%[p]], #4"                                        \
+                     : [a] "=&r"(D0_), [b] "=&r"(D1_), [p] "+r"(X_)                                          \
                      : [o] "i"(STEP1_))
 /* two channels k, l from two filter words (w advances by two words) */
-#define NN_MAC_2x2(D0_, D1_, W_, A0K_, A1K_, A0L_, A1L_)                                       \
-    do {                                                                               \
-        uint32_t wk_, wl_;                                                             \
-        __asm__ volatile("ldrd %[wk], %[wl], [%[w]], #8\n\t"                             \
-                         "smlad %[a0k], %[d0], %[wk], %[a0k]\n\t"                        \
-                         "smlad %[a1k], %[d1], %[wk], %[a1k]\n\t"                        \
-                         "smlad %[a0l], %[d0], %[wl], %[a0l]\n\t"                        \
-                         "smlad %[a1l], %[d1], %[wl], %[a1l]"                             \
-                         : [wk] "=&r"(wk_), [wl] "=&r"(wl_), [w] "+r"(W_), [a0k] "+r"(A0K_), \
-                           [a1k] "+r"(A1K_), [a0l] "+r"(A0L_), [a1l] "+r"(A1L_)             \
-                         : [d0] "r"(D0_), [d1] "r"(D1_));                                   \
+#define NN_MAC_2x2(D0_, D1_, W_, A0K_, A1K_, A0L_, A1L_)                                                     \
+    do {                                                                                                     \
+        uint32_t wk_, wl_;                                                                                   \
+        __asm__ volatile("ldrd %[wk], %[wl], [%[w]], #8\n\t"                                                 \
+                         "smlad %[a0k], %[d0], %[wk], %[a0k]\n\t"                                            \
+                         "smlad %[a1k], %[d1], %[wk], %[a1k]\n\t"                                            \
+                         "smlad %[a0l], %[d0], %[wl], %[a0l]\n\t"                                            \
+                         "smlad %[a1l], %[d1], %[wl], %[a1l]"                                                \
+                         : [wk] "=&r"(wk_), [wl] "=&r"(wl_), [w] "+r"(W_), [a0k] "+r"(A0K_),                 \
+                           [a1k] "+r"(A1K_), [a0l] "+r"(A0L_), [a1l] "+r"(A1L_)                              \
+                         : [d0] "r"(D0_), [d1] "r"(D1_));                                                    \
     } while (0)
 /* NN_MAC_2x2 for the first step of a pass: the accumulators start from the biases
    bk, bl instead of being copied from them first */
-#define NN_MAC_2x2_FROM(D0_, D1_, W_, BK_, BL_, A0K_, A1K_, A0L_, A1L_)                       \
-    do {                                                                               \
-        uint32_t wk_, wl_;                                                             \
-        __asm__ volatile("ldrd %[wk], %[wl], [%[w]], #8\n\t"                             \
-                         "smlad %[a0k], %[d0], %[wk], %[bk]\n\t"                         \
-                         "smlad %[a1k], %[d1], %[wk], %[bk]\n\t"                         \
-                         "smlad %[a0l], %[d0], %[wl], %[bl]\n\t"                         \
-                         "smlad %[a1l], %[d1], %[wl], %[bl]"                              \
-                         : [wk] "=&r"(wk_), [wl] "=&r"(wl_), [w] "+r"(W_), [a0k] "=&r"(A0K_), \
-                           [a1k] "=&r"(A1K_), [a0l] "=&r"(A0L_), [a1l] "=&r"(A1L_)     \
-                         : [d0] "r"(D0_), [d1] "r"(D1_), [bk] "r"(BK_), [bl] "r"(BL_)); \
+#define NN_MAC_2x2_FROM(D0_, D1_, W_, BK_, BL_, A0K_, A1K_, A0L_, A1L_)                                      \
+    do {                                                                                                     \
+        uint32_t wk_, wl_;                                                                                   \
+        __asm__ volatile("ldrd %[wk], %[wl], [%[w]], #8\n\t"                                                 \
+                         "smlad %[a0k], %[d0], %[wk], %[bk]\n\t"                                             \
+                         "smlad %[a1k], %[d1], %[wk], %[bk]\n\t"                                             \
+                         "smlad %[a0l], %[d0], %[wl], %[bl]\n\t"                                             \
+                         "smlad %[a1l], %[d1], %[wl], %[bl]"                                                 \
+                         : [wk] "=&r"(wk_), [wl] "=&r"(wl_), [w] "+r"(W_), [a0k] "=&r"(A0K_),                \
+                           [a1k] "=&r"(A1K_), [a0l] "=&r"(A0L_), [a1l] "=&r"(A1L_)                           \
+                         : [d0] "r"(D0_), [d1] "r"(D1_), [bk] "r"(BK_), [bl] "r"(BL_));                      \
     } while (0)
 /* one channel k from one filter word (w advances by a word) */
-#define NN_MAC_2x1(D0_, D1_, W_, A0K_, A1K_)                                                 \
-    do {                                                                               \
-        uint32_t wk_;                                                                  \
-        __asm__ volatile("ldr %[wk], [%[w]], #4\n\t"                                     \
-                         "smlad %[a0k], %[d0], %[wk], %[a0k]\n\t"                        \
-                         "smlad %[a1k], %[d1], %[wk], %[a1k]"                             \
-                         : [wk] "=&r"(wk_), [w] "+r"(W_), [a0k] "+r"(A0K_), [a1k] "+r"(A1K_) \
-                         : [d0] "r"(D0_), [d1] "r"(D1_));                                   \
+#define NN_MAC_2x1(D0_, D1_, W_, A0K_, A1K_)                                                                 \
+    do {                                                                                                     \
+        uint32_t wk_;                                                                                        \
+        __asm__ volatile("ldr %[wk], [%[w]], #4\n\t"                                                         \
+                         "smlad %[a0k], %[d0], %[wk], %[a0k]\n\t"                                            \
+                         "smlad %[a1k], %[d1], %[wk], %[a1k]"                                                \
+                         : [wk] "=&r"(wk_), [w] "+r"(W_), [a0k] "+r"(A0K_), [a1k] "+r"(A1K_)                 \
+                         : [d0] "r"(D0_), [d1] "r"(D1_));                                                    \
     } while (0)
 #endif
 
 #if NN_USE_SIMD
 /* d0/d1: the next word of positions 0 and 1 in channel-pair planes (adjacent words) */
-#define NN_LOAD_PAIR(D0_, D1_, X_) \
+#define NN_LOAD_PAIR(D0_, D1_, X_)                                                                           \
     __asm__ volatile("ldrd %[a], %[b], [%[p]], #4" : [a] "=&r"(D0_), [b] "=&r"(D1_), [p] "+r"(X_))
 #endif
 
@@ -109,7 +109,8 @@ typedef struct {
    x0 at the pass's first position): for each filter row and pair plane m, filter_w
    words. Filter words run [ky][m][kx][block]. Returns w advanced past them. */
 NN_INLINE const uint32_t *nn_filter2_pairs(const int16_t *x0, int row_len, int in_w, int planes, int filter_h,
-                                           int filter_w, const uint32_t *w, int block, int32_t *a0, int32_t *a1)
+                                           int filter_w, const uint32_t *w, int block, int32_t *a0,
+                                           int32_t *a1)
 {
 #if NN_USE_SIMD
     if (block == 4) {
@@ -159,8 +160,10 @@ NN_INLINE const uint32_t *nn_dot2_s16(const int16_t *x0, int in_c, const uint32_
 {
 #if NN_USE_SIMD
     if (two && block <= 4) {
-        int32_t a00 = a0[0], a01 = block > 1 ? a0[1] : 0, a02 = block > 2 ? a0[2] : 0, a03 = block > 3 ? a0[3] : 0;
-        int32_t a10 = a1[0], a11 = block > 1 ? a1[1] : 0, a12 = block > 2 ? a1[2] : 0, a13 = block > 3 ? a1[3] : 0;
+        int32_t a00 = a0[0], a01 = block > 1 ? a0[1] : 0, a02 = block > 2 ? a0[2] : 0,
+                a03 = block > 3 ? a0[3] : 0;
+        int32_t a10 = a1[0], a11 = block > 1 ? a1[1] : 0, a12 = block > 2 ? a1[2] : 0,
+                a13 = block > 3 ? a1[3] : 0;
 #pragma GCC unroll 16
         for (int j = 0; j < words; ++j) {
             uint32_t d0, d1;
@@ -254,16 +257,18 @@ NN_INLINE void nn_conv2d_s16_row(const nn_conv2d_s16_params *p, const int16_t *c
                 }
                 const uint32_t *w = p->filter + ob * p->filter_h * p->row_words;
                 if (p->in_pairs) { /* rows[] are consecutive rows of the input buffer */
-                    w = nn_filter2_pairs(rows[dy] + px * 4, p->in_w * p->in_c, p->in_w, p->in_c / 2, p->filter_h,
-                                         p->filter_w, w, p->block, a0, a1);
+                    w = nn_filter2_pairs(rows[dy] + px * 4, p->in_w * p->in_c, p->in_w, p->in_c / 2,
+                                         p->filter_h, p->filter_w, w, p->block, a0, a1);
                 } else if (p->filter_h * p->row_words <= NN_S16_UNROLL_WORDS) {
 #pragma GCC unroll 8
                     for (int ky = 0; ky < p->filter_h; ++ky) {
-                        w = nn_dot2_s16(rows[dy + ky] + x_off, p->in_c, w, p->row_words, p->block, two, a0, a1);
+                        w = nn_dot2_s16(rows[dy + ky] + x_off, p->in_c, w, p->row_words, p->block, two, a0,
+                                        a1);
                     }
                 } else {
                     for (int ky = 0; ky < p->filter_h; ++ky) {
-                        w = nn_dot2_s16(rows[dy + ky] + x_off, p->in_c, w, p->row_words, p->block, two, a0, a1);
+                        w = nn_dot2_s16(rows[dy + ky] + x_off, p->in_c, w, p->row_words, p->block, two, a0,
+                                        a1);
                     }
                 }
 #pragma GCC unroll 6
@@ -353,8 +358,10 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
 #pragma GCC unroll 6
             for (int k = 0; k < p->block; ++k) {
                 const int c = ob + k;
-                const int32_t v0 = nn_conv2d_s16_output(p, a[k][0], c), v1 = nn_conv2d_s16_output(p, a[k][1], c);
-                const int32_t v2 = nn_conv2d_s16_output(p, a[k][2], c), v3 = nn_conv2d_s16_output(p, a[k][3], c);
+                const int32_t v0 = nn_conv2d_s16_output(p, a[k][0], c),
+                              v1 = nn_conv2d_s16_output(p, a[k][1], c);
+                const int32_t v2 = nn_conv2d_s16_output(p, a[k][2], c),
+                              v3 = nn_conv2d_s16_output(p, a[k][3], c);
                 int32_t r;
                 if (p->pool_max) {
                     const int32_t m01 = v0 > v1 ? v0 : v1, m23 = v2 > v3 ? v2 : v3;

@@ -12,13 +12,13 @@ typedef struct {
     int in_w, channels;
     int filter_h, filter_w, stride_h, stride_w;
     int out_h, out_w;
-    const int8_t *filter;            /* [filter_h][filter_w][channels] */
-    const int32_t *bias;             /* input zero point folded in */
-    const int32_t *multiplier;       /* [channels] */
+    const int8_t *filter;      /* [filter_h][filter_w][channels] */
+    const int32_t *bias;       /* input zero point folded in */
+    const int32_t *multiplier; /* [channels] */
     const int32_t *shift;
     int32_t out_zero_point;
     int32_t act_min, act_max;
-    const int8_t *lut;               /* NULL or 256 entries indexed by value + 128 */
+    const int8_t *lut; /* NULL or 256 entries indexed by value + 128 */
 } nn_depthwise_params;
 
 NN_INLINE void nn_depthwise_conv_s8(const nn_depthwise_params *p, const int8_t *input, int8_t *output)

@@ -21,15 +21,15 @@
 #define NN_PAIRS_MAX_BLOCK 4
 
 typedef struct {
-    int in_words;                   /* input int16 pairs (in_features / 2, rounded up) */
-    int out_features;               /* even */
-    int block;                      /* channel pairs per pass (divides out_features / 2) */
-    const uint32_t *weights;        /* [out_features / (2 * block)][in_words][block] channel-pair words */
-    const int32_t *bias;            /* [out_features] doubled, input zero point folded in */
-    const int32_t *requant;         /* [out_c][3]: multiplier M, offset, right shift r (nn_requantize.h) */
-    int shift_all;                  /* r when every channel shares it (a constant), else 0 */
+    int in_words;            /* input int16 pairs (in_features / 2, rounded up) */
+    int out_features;        /* even */
+    int block;               /* channel pairs per pass (divides out_features / 2) */
+    const uint32_t *weights; /* [out_features / (2 * block)][in_words][block] channel-pair words */
+    const int32_t *bias;     /* [out_features] doubled, input zero point folded in */
+    const int32_t *requant;  /* [out_c][3]: multiplier M, offset, right shift r (nn_requantize.h) */
+    int shift_all;           /* r when every channel shares it (a constant), else 0 */
     int32_t act_min, act_max;
-    const int8_t *lut;              /* NULL or 256 entries indexed by value + 128 */
+    const int8_t *lut; /* NULL or 256 entries indexed by value + 128 */
 } nn_fc_pairs_params;
 
 static inline uint32_t nn_sxtb16(uint32_t v)
@@ -37,38 +37,39 @@ static inline uint32_t nn_sxtb16(uint32_t v)
 #if NN_USE_SIMD
     return __sxtb16(v);
 #else
-    return (uint32_t)(uint16_t)(int16_t)(int8_t)(v & 0xFFu) | ((uint32_t)(uint16_t)(int16_t)(int8_t)((v >> 16) & 0xFFu) << 16);
+    return (uint32_t)(uint16_t)(int16_t)(int8_t)(v & 0xFFu) |
+           ((uint32_t)(uint16_t)(int16_t)(int8_t)((v >> 16) & 0xFFu) << 16);
 #endif
 }
 
 #if NN_USE_SIMD
 /* accA += d . SXTB16(w), accW += d . w for the next channel-pair word (w advances);
    written out so the accumulators stay in registers (see nn_conv2d_s16.h). */
-#define NN_MAC_PAIR(D_, W_, ACC_A_, ACC_W_)                                                   \
-    do {                                                                               \
-        uint32_t wk_, lo_;                                                             \
-        __asm__ volatile("ldr %[wk], [%[w]], #4\n\t"                                     \
-                         "sxtb16 %[lo], %[wk]\n\t"                                       \
-                         "smlad %[aa], %[d], %[lo], %[aa]\n\t"                           \
-                         "smlad %[aw], %[d], %[wk], %[aw]"                                \
-                         : [wk] "=&r"(wk_), [lo] "=&r"(lo_), [w] "+r"(W_), [aa] "+r"(ACC_A_), \
-                           [aw] "+r"(ACC_W_)                                             \
-                         : [d] "r"(D_));                                                 \
+#define NN_MAC_PAIR(D_, W_, ACC_A_, ACC_W_)                                                                  \
+    do {                                                                                                     \
+        uint32_t wk_, lo_;                                                                                   \
+        __asm__ volatile(                                                                                    \
+            "ldr %[wk], [%[w]], #4\n\t"                                                                      \
+            "sxtb16 %[lo], %[wk]\n\t"                                                                        \
+            "smlad %[aa], %[d], %[lo], %[aa]\n\t"                                                            \
+            "smlad %[aw], %[d], %[wk], %[aw]"                                                                \
+            : [wk] "=&r"(wk_), [lo] "=&r"(lo_), [w] "+r"(W_), [aa] "+r"(ACC_A_), [aw] "+r"(ACC_W_)           \
+            : [d] "r"(D_));                                                                                  \
     } while (0)
 /* the same for two consecutive channel-pair words (one LDRD) */
-#define NN_MAC_PAIR2(D_, W_, AA0_, AW0_, AA1_, AW1_)                                      \
-    do {                                                                               \
-        uint32_t w0_, w1_, lo_;                                                        \
-        __asm__ volatile("ldrd %[w0], %[w1], [%[w]], #8\n\t"                            \
-                         "sxtb16 %[lo], %[w0]\n\t"                                       \
-                         "smlad %[aa0], %[d], %[lo], %[aa0]\n\t"                         \
-                         "smlad %[aw0], %[d], %[w0], %[aw0]\n\t"                         \
-                         "sxtb16 %[lo], %[w1]\n\t"                                       \
-                         "smlad %[aa1], %[d], %[lo], %[aa1]\n\t"                         \
-                         "smlad %[aw1], %[d], %[w1], %[aw1]"                              \
-                         : [w0] "=&r"(w0_), [w1] "=&r"(w1_), [lo] "=&r"(lo_), [w] "+r"(W_), \
-                           [aa0] "+r"(AA0_), [aw0] "+r"(AW0_), [aa1] "+r"(AA1_), [aw1] "+r"(AW1_) \
-                         : [d] "r"(D_));                                                \
+#define NN_MAC_PAIR2(D_, W_, AA0_, AW0_, AA1_, AW1_)                                                         \
+    do {                                                                                                     \
+        uint32_t w0_, w1_, lo_;                                                                              \
+        __asm__ volatile("ldrd %[w0], %[w1], [%[w]], #8\n\t"                                                 \
+                         "sxtb16 %[lo], %[w0]\n\t"                                                           \
+                         "smlad %[aa0], %[d], %[lo], %[aa0]\n\t"                                             \
+                         "smlad %[aw0], %[d], %[w0], %[aw0]\n\t"                                             \
+                         "sxtb16 %[lo], %[w1]\n\t"                                                           \
+                         "smlad %[aa1], %[d], %[lo], %[aa1]\n\t"                                             \
+                         "smlad %[aw1], %[d], %[w1], %[aw1]"                                                 \
+                         : [w0] "=&r"(w0_), [w1] "=&r"(w1_), [lo] "=&r"(lo_), [w] "+r"(W_),                  \
+                           [aa0] "+r"(AA0_), [aw0] "+r"(AW0_), [aa1] "+r"(AA1_), [aw1] "+r"(AW1_)            \
+                         : [d] "r"(D_));                                                                     \
     } while (0)
 #endif
 

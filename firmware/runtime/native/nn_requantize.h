@@ -32,7 +32,8 @@ static inline int32_t nn_requantize_doubled(int32_t acc2, int32_t multiplier, in
     int32_t u;
     __asm__("smmlar %0, %1, %2, %3" : "=r"(u) : "r"(acc2), "r"(multiplier), "r"(accumulate));
 #else
-    const int64_t sum = (int64_t)acc2 * multiplier + (int64_t)INT64_C(0x80000000) + (int64_t)accumulate * INT64_C(0x100000000);
+    const int64_t sum = (int64_t)acc2 * multiplier + (int64_t)INT64_C(0x80000000) +
+                        (int64_t)accumulate * INT64_C(0x100000000);
     const int32_t u = (int32_t)(sum >> 32);
 #endif
     return u >> right_shift;

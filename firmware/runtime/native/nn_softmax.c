@@ -62,7 +62,8 @@ static int32_t exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a
     const int32_t x4_over_4 = nn_rounding_divide_by_pot(x4, 2);
     const int32_t x4_over_24_plus_x3_over_6_plus_x2_over_2 =
         nn_rounding_divide_by_pot(add_wrap(mul_fp(add_wrap(x4_over_4, x3), constant_1_over_3), x2), 1);
-    return add_wrap(constant_term, mul_fp(constant_term, add_wrap(x, x4_over_24_plus_x3_over_6_plus_x2_over_2)));
+    return add_wrap(constant_term,
+                    mul_fp(constant_term, add_wrap(x, x4_over_24_plus_x3_over_6_plus_x2_over_2)));
 }
 
 /* gemmlowp::exp_on_negative_values for a Q5.26 input, Q0.31 result */
@@ -132,8 +133,7 @@ static int32_t get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_ove
 {
     const int headroom_plus_one = count_leading_zeros((uint32_t)x);
     *num_bits_over_unit = x_integer_digits - headroom_plus_one;
-    const int32_t shifted_sum_minus_one =
-        (int32_t)(((uint32_t)x << headroom_plus_one) - (UINT32_C(1) << 31));
+    const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)x << headroom_plus_one) - (UINT32_C(1) << 31));
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
 }
 
@@ -164,7 +164,8 @@ void nn_softmax_s8(const nn_softmax_params *p, const int8_t *input, int8_t *outp
             if (diff >= p->diff_min) {
                 const int32_t scaled = rescale_input_diff(diff, p->input_multiplier, p->input_left_shift);
                 exp_in_0 = exp_on_negative_values_q5(scaled);
-                sum_of_exps = add_wrap(sum_of_exps, nn_rounding_divide_by_pot(exp_in_0, kAccumulationIntegerBits));
+                sum_of_exps =
+                    add_wrap(sum_of_exps, nn_rounding_divide_by_pot(exp_in_0, kAccumulationIntegerBits));
             }
             if (cached) {
                 exps[c] = exp_in_0;
@@ -172,14 +173,16 @@ void nn_softmax_s8(const nn_softmax_params *p, const int8_t *input, int8_t *outp
         }
 
         int num_bits_over_unit;
-        const int32_t shifted_scale = get_reciprocal(sum_of_exps, kAccumulationIntegerBits, &num_bits_over_unit);
+        const int32_t shifted_scale =
+            get_reciprocal(sum_of_exps, kAccumulationIntegerBits, &num_bits_over_unit);
         const int exponent = num_bits_over_unit + 31 - 8;
 
         for (int c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p->diff_min) {
-                const int32_t exp_in_0 = cached ? exps[c] : exp_on_negative_values_q5(rescale_input_diff(
-                                                                diff, p->input_multiplier, p->input_left_shift));
+                const int32_t exp_in_0 = cached ? exps[c]
+                                                : exp_on_negative_values_q5(rescale_input_diff(
+                                                      diff, p->input_multiplier, p->input_left_shift));
                 const int32_t unsat = nn_rounding_divide_by_pot(mul_fp(shifted_scale, exp_in_0), exponent);
                 out[c] = (int8_t)nn_clamp(unsat - 128, -128, 127);
             } else {

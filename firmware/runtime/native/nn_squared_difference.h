@@ -14,15 +14,16 @@
 typedef struct {
     int rows, cols, a_rows, b_rows;
     const int8_t *constant;
-    int constant_first;                        /* the constant is input 1 (else input 2) */
-    int32_t a_offset, a_multiplier, a_shift;   /* offset = -zero point; shift <= 0 */
+    int constant_first;                      /* the constant is input 1 (else input 2) */
+    int32_t a_offset, a_multiplier, a_shift; /* offset = -zero point; shift <= 0 */
     int32_t b_offset, b_multiplier, b_shift;
     int32_t left_shift;
     int32_t out_multiplier, out_shift, out_zero_point;
     int32_t act_min, act_max;
 } nn_squared_difference_params;
 
-NN_INLINE void nn_squared_difference_s8(const nn_squared_difference_params *p, const int8_t *input, int8_t *output)
+NN_INLINE void nn_squared_difference_s8(const nn_squared_difference_params *p, const int8_t *input,
+                                        int8_t *output)
 {
     const int8_t *a = p->constant_first ? p->constant : input;
     const int8_t *b = p->constant_first ? input : p->constant;
@@ -30,10 +31,10 @@ NN_INLINE void nn_squared_difference_s8(const nn_squared_difference_params *p, c
         const int8_t *a_row = a + (p->a_rows == 1 ? 0 : r * p->cols);
         const int8_t *b_row = b + (p->b_rows == 1 ? 0 : r * p->cols);
         for (int j = 0; j < p->cols; ++j) {
-            const int32_t sa = nn_requantize((p->a_offset + a_row[j]) * (1 << p->left_shift), p->a_multiplier,
-                                             p->a_shift);
-            const int32_t sb = nn_requantize((p->b_offset + b_row[j]) * (1 << p->left_shift), p->b_multiplier,
-                                             p->b_shift);
+            const int32_t sa =
+                nn_requantize((p->a_offset + a_row[j]) * (1 << p->left_shift), p->a_multiplier, p->a_shift);
+            const int32_t sb =
+                nn_requantize((p->b_offset + b_row[j]) * (1 << p->left_shift), p->b_multiplier, p->b_shift);
             const int32_t d = sa - sb;
             const int32_t v = nn_requantize(d * d, p->out_multiplier, p->out_shift) + p->out_zero_point;
             *output++ = (int8_t)nn_clamp(v, p->act_min, p->act_max);

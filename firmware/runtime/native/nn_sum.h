@@ -21,7 +21,8 @@ NN_INLINE void nn_sum_s8(const nn_sum_params *p, const int8_t *input, int8_t *ou
         for (int j = 0; j < p->cols; ++j) {
             sum += input[r * p->cols + j];
         }
-        const int32_t v = nn_requantize(sum - p->in_zero_point * p->cols, p->multiplier, p->shift) + p->out_zero_point;
+        const int32_t v =
+            nn_requantize(sum - p->in_zero_point * p->cols, p->multiplier, p->shift) + p->out_zero_point;
         output[r] = (int8_t)nn_clamp(v, INT8_MIN, INT8_MAX);
     }
 }

@@ -22,13 +22,20 @@ extern "C" {
 #include "board.h"
 }
 
-namespace tflite {
+namespace tflite
+{
 
-uint32_t ticks_per_second() { return tick_hz; }
+uint32_t ticks_per_second()
+{
+    return tick_hz;
+}
 
-uint32_t GetCurrentTimeTicks() { return ticks_read(); }
+uint32_t GetCurrentTimeTicks()
+{
+    return ticks_read();
+}
 
-}  // namespace tflite
+} // namespace tflite
 
 extern "C" __attribute__((noreturn, noinline)) void tflm_unreachable_cxx_hook(void)
 {
@@ -36,9 +43,21 @@ extern "C" __attribute__((noreturn, noinline)) void tflm_unreachable_cxx_hook(vo
     }
 }
 
-void operator delete(void *) noexcept { tflm_unreachable_cxx_hook(); }
-void operator delete(void *, std::size_t) noexcept { tflm_unreachable_cxx_hook(); }
+void operator delete(void *) noexcept
+{
+    tflm_unreachable_cxx_hook();
+}
+void operator delete(void *, std::size_t) noexcept
+{
+    tflm_unreachable_cxx_hook();
+}
 
-extern "C" void __cxa_pure_virtual(void) { tflm_unreachable_cxx_hook(); }
+extern "C" void __cxa_pure_virtual(void)
+{
+    tflm_unreachable_cxx_hook();
+}
 
-extern "C" void abort(void) { tflm_unreachable_cxx_hook(); }
+extern "C" void abort(void)
+{
+    tflm_unreachable_cxx_hook();
+}
