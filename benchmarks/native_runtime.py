@@ -31,7 +31,7 @@ import numpy as np
 from bench_options import artifacts_option, data_option, images_option
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))  # native_util: the gcc build of the generated C
 
 GOALS = {"flash_bytes": 80 * 1024, "ram_static_bytes": 6_448, "instructions_per_inference": 450_000,
          "verify_10000_seconds": 60}
