@@ -32,7 +32,10 @@ class PipelineConfig:
     max_squeeze: float = 0.08          # width * (1 + q), height / (1 + q)
     max_shear: float = 0.15            # horizontal shear factor
     max_rotation: float = 8.0          # degrees
-    subsampling: str = "avg"
+    # Max pooling: with this recipe the only subsampling whose int8 model reaches the paper's
+    # accuracy on the chip; average pooling and LeCun's trainable subsampling stay just below
+    # (README, benchmarks/results/pipeline.json).
+    subsampling: str = "max"
     output: str = "softmax"
     # C3 fully connected by default: in float both choices score alike, the int8 model (what the
     # chip runs) is better with full C3 and its graph plainer (README; benchmarks/results/pipeline.json).

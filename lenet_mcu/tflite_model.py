@@ -176,6 +176,8 @@ def _options(fb, op, code: int) -> dict:
         }
     if code == ops.SOFTMAX:
         return {"beta": float(np.float32(load(fb.SoftmaxOptions).Beta()))}
+    if code == ops.SUM:
+        return {"keep_dims": bool(load(fb.ReducerOptions).KeepDims())}
     return {}
 
 
@@ -290,6 +292,8 @@ _OPTIONS = {
     "SOFTMAX": ("SoftmaxOptionsT", "SoftmaxOptions"),
     "RESHAPE": ("ReshapeOptionsT", "ReshapeOptions"),
     "ADD": ("AddOptionsT", "AddOptions"),
+    "SQUARED_DIFFERENCE": ("SquaredDifferenceOptionsT", "SquaredDifferenceOptions"),
+    "SUM": ("ReducerOptionsT", "ReducerOptions"),
 }
 
 _TYPES = {"float32": "FLOAT32", "int8": "INT8", "int32": "INT32", "uint8": "UINT8", "int16": "INT16"}

@@ -21,18 +21,20 @@ import numpy as np
 
 from lenet_mcu.codegen.native import layouts
 from lenet_mcu.codegen.native.memory import plan_arena
-from lenet_mcu.codegen.native.tflm_arithmetic import (INT8_MAX, INT8_MIN, activation_range, requantization,
-                                                       softmax_params)
+from lenet_mcu.codegen.native.tflm_arithmetic import (INT8_MAX, INT8_MIN, activation_range, quantize_multiplier,
+                                                       requantization, softmax_params)
 from lenet_mcu.errors import LenetMcuError
 from lenet_mcu.tflite_model import ModelInfo, TensorInfo
 
-SUPPORTED_OPS = ("CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "TANH", "SOFTMAX", "RESHAPE")
+SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "TANH",
+                 "SOFTMAX", "SQUARED_DIFFERENCE", "SUM", "RESHAPE")
 ELEMENTWISE_LUT_OPS = ("TANH",)
 IM2COL_MAX_CHANNELS = 64  # NN_MAX_CHANNELS in nn_kernels.h
 
 
 SHORT_OP_NAMES = {"CONV_2D": "conv", "FULLY_CONNECTED": "fc", "AVERAGE_POOL_2D": "pool", "SOFTMAX": "softmax",
-                  "TANH": "tanh", "RESHAPE": "reshape"}
+                  "TANH": "tanh", "RESHAPE": "reshape", "DEPTHWISE_CONV_2D": "depthwise", "MAX_POOL_2D": "max_pool",
+                  "SQUARED_DIFFERENCE": "squared_difference", "SUM": "sum"}
 
 
 def layer_name(tensor_name: str) -> str | None:
@@ -170,8 +172,14 @@ class Lowering:
                 self.lower_conv(op, consumed)
             elif op.op == "FULLY_CONNECTED":
                 self.lower_fc(op, consumed)
-            elif op.op == "AVERAGE_POOL_2D":
+            elif op.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
                 self.lower_pool(op)
+            elif op.op == "DEPTHWISE_CONV_2D":
+                self.lower_depthwise(op, consumed)
+            elif op.op == "SQUARED_DIFFERENCE":
+                self.lower_squared_difference(op)
+            elif op.op == "SUM":
+                self.lower_sum(op)
             elif op.op in ELEMENTWISE_LUT_OPS:
                 self.lower_lut(op)
             elif op.op == "SOFTMAX":
@@ -327,20 +335,27 @@ class Lowering:
         lut, out_tensor = self.fuse_tanh(y, consumed, title)
         pool_h = pool_w = 1
         pool_min, pool_max = INT8_MIN, INT8_MAX
-        pool = self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D")
+        pool = (self.single_consumer(out_tensor.index, "AVERAGE_POOL_2D")
+                or self.single_consumer(out_tensor.index, "MAX_POOL_2D"))
+        is_max = pool is not None and pool.op == "MAX_POOL_2D"
         if pool is not None:
             po = pool.options
             fused = (po.get("padding") == "VALID" and po["stride_h"] == po["filter_h"]
                      and po["stride_w"] == po["filter_w"])
+            if is_max:  # only the int16 fast kernel pools by maximum
+                fused = fused and layouts.conv_s16(weights, folded, mult, shift, y.zero_point, (sh, sw),
+                                                   (po["filter_h"], po["filter_w"])) is not None
             if fused:
                 p_out = self.check_pool(pool)
                 pool_h, pool_w = po["filter_h"], po["filter_w"]
                 pool_min, pool_max = activation_range(po.get("activation", "NONE"), p_out.scale, p_out.zero_point,
-                                                      f"{self.where_model}: operator {pool.index} (AVERAGE_POOL_2D)")
+                                                      f"{self.where_model}: operator {pool.index} ({pool.op})")
                 consumed.add(pool.index)
-                title.append(f"AVERAGE_POOL_2D '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
+                title.append(f"{pool.op} '{p_out.name}' {pool_h}x{pool_w} -> {list(p_out.shape)} (fused)")
                 out_tensor = p_out
                 named.append((pool, p_out))
+            else:
+                is_max = False
         name = self.step_name(named)
         step = Step("conv", name, "\n".join(title), x.index, out_tensor.index, macs=oh * ow * oc * kh * kw * ic)
         epilogue = {"act_min": act_min, "act_max": act_max, "lut": lut or "0"}
@@ -358,7 +373,7 @@ class Lowering:
             self.use_fast(step, "conv_s16", fast, {
                 "in_w": wid, "in_c": c, "filter_h": kh, "filter_w": kw, "out_h": out_h, "out_w": out_w,
                 "out_c": oc, "pool_h": pool_h, "pool_w": pool_w, "pool_act_min": pool_min, "pool_act_max": pool_max,
-                "out_s16": 0, **epilogue}, window)
+                "pool_max": int(is_max), "out_s16": 0, **epilogue}, window)
             return
         taps = kh * kw * ic
         patch_len = (taps + 3) // 4 * 4
@@ -422,9 +437,10 @@ class Lowering:
         pad_h = same_padding(h, o["filter_h"], o["stride_h"], oh) if o["padding"] == "SAME" else 0
         pad_w = same_padding(w, o["filter_w"], o["stride_w"], ow) if o["padding"] == "SAME" else 0
         act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
-                                            f"{self.where_model}: operator {op.index} (AVERAGE_POOL_2D)")
+                                            f"{self.where_model}: operator {op.index} ({op.op})")
         name = self.step_name([(op, y)])
-        step = Step("pool", name, f"AVERAGE_POOL_2D '{y.name}' {list(x.shape)} -> {list(y.shape)}, "
+        kind = "max_pool" if op.op == "MAX_POOL_2D" else "pool"
+        step = Step(kind, name, f"{op.op} '{y.name}' {list(x.shape)} -> {list(y.shape)}, "
                     f"{o['filter_h']}x{o['filter_w']} stride {o['stride_h']}x{o['stride_w']} {o['padding']}",
                     x.index, y.index)
         step.params = {
@@ -516,6 +532,137 @@ class Lowering:
         name = self.step_name([(op, y)])
         self.steps.append(Step("copy", name, f"RESHAPE '{y.name}' {list(x.shape)} -> {list(y.shape)}",
                                x.index, y.index, params={"count": y.size}))
+
+    def lower_depthwise(self, op, consumed: set[int]):
+        """DEPTHWISE_CONV_2D with one filter per input channel (LeCun subsampling), VALID, TANH fused."""
+        x = self.activation(op, 0, "input")
+        w = self.constant(op, 1, "filter", "int8", 4)
+        y = self.activation(op, 0, "output", "output")
+        o = op.options
+        if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
+            self.fail(op, f"input {list(x.shape)} / output {list(y.shape)} are not batch-1 NHWC tensors")
+        _, h, wid, c = x.shape
+        one, kh, kw, oc = w.shape
+        if one != 1 or oc != c or o.get("depth_multiplier", 1) != 1:
+            self.fail(op, f"filter {list(w.shape)} (depth multiplier {o.get('depth_multiplier')}); the native "
+                          f"runtime supports one filter per input channel, [1, kh, kw, {c}]")
+        if o.get("padding") != "VALID":
+            self.fail(op, f"uses {o.get('padding')} padding; the native runtime supports VALID only")
+        if o.get("dilation_h", 1) != 1 or o.get("dilation_w", 1) != 1:
+            self.fail(op, "uses dilation; the native runtime supports dilation 1 only")
+        sh, sw = o["stride_h"], o["stride_w"]
+        oh, ow = out_size("VALID", h, kh, sh), out_size("VALID", wid, kw, sw)
+        if sh < 1 or sw < 1 or oh < 1 or ow < 1 or y.shape != (1, oh, ow, c):
+            self.fail(op, f"output shape {list(y.shape)} differs from the expected [1, {oh}, {ow}, {c}]")
+        if w.scales.size not in (1, c):
+            self.fail(op, f"filter '{w.name}' has {w.scales.size} scales, expected 1 or {c}")
+        if w.scales.size > 1 and w.quantized_dimension != 3:
+            self.fail(op, f"filter '{w.name}' is quantized along dimension {w.quantized_dimension}, expected 3")
+        if np.any(w.zero_points != 0):
+            self.fail(op, f"filter '{w.name}' has non-zero zero points; TFLM int8 kernels require symmetric weights")
+        bias = self.bias(op, 2, c)
+        act_min, act_max = activation_range(o.get("activation", "NONE"), y.scale, y.zero_point,
+                                            f"{self.where_model}: operator {op.index} (DEPTHWISE_CONV_2D)")
+        # PopulateConvolutionQuantizationParams: the same per-channel multipliers as CONV_2D
+        mult, shift = requantization(x.scale, w.scales.astype(np.float32), y.scale, c, per_tensor_float_product=False)
+        taps = w.data.astype(np.int8).reshape(kh * kw, c)
+        folded = self.fold_bias(op, bias, taps.T, x.zero_point)
+        title = [f"DEPTHWISE_CONV_2D '{y.name}' {list(x.shape)} -> {list(y.shape)}, {kh}x{kw} stride {sh}x{sw}"]
+        consumed.add(op.index)
+        lut, out_tensor = self.fuse_tanh(y, consumed, title)
+        name = self.step_name([(op, y)])
+        step = Step("depthwise", name, "\n".join(title), x.index, out_tensor.index, macs=oh * ow * c * kh * kw)
+        step.arrays = [
+            ("int8_t", f"{name}_filter", taps, f"[{kh}][{kw}][{c}]: one {kh}x{kw} filter per channel"),
+            ("int32_t", f"{name}_bias", folded, f"bias - ({x.zero_point}) * sum(filter): input zero point folded in"),
+            ("int32_t", f"{name}_multiplier", mult, "per-channel requantization multiplier (Q31)"),
+            ("int32_t", f"{name}_shift", shift, "per-channel shift (> 0: left)"),
+        ]
+        step.params = {
+            "in_w": wid, "channels": c, "filter_h": kh, "filter_w": kw, "stride_h": sh, "stride_w": sw,
+            "out_h": oh, "out_w": ow, "filter": f"{name}_filter", "bias": f"{name}_bias",
+            "multiplier": f"{name}_multiplier", "shift": f"{name}_shift", "out_zero_point": y.zero_point,
+            "act_min": act_min, "act_max": act_max, "lut": lut or "0",
+        }
+        self.steps.append(step)
+
+    def rows_cols(self, op, t: TensorInfo, role: str) -> tuple[int, int]:
+        """A tensor as [rows][cols] (cols = innermost dimension); every outer dimension but the last must be 1."""
+        if not t.shape:
+            self.fail(op, f"{role} '{t.name}' is a scalar, expected at least one dimension")
+        outer = t.shape[:-2]
+        if any(d != 1 for d in outer):
+            self.fail(op, f"{role} '{t.name}' has shape {list(t.shape)}; only the last two dimensions may exceed 1")
+        return (t.shape[-2] if len(t.shape) >= 2 else 1), t.shape[-1]
+
+    def lower_squared_difference(self, op):
+        """SQUARED_DIFFERENCE of an activation and a constant (the RBF codes), the rows of either broadcast."""
+        if len(op.inputs) != 2:
+            self.fail(op, f"has {len(op.inputs)} inputs, expected 2")
+        a_t, b_t = (self.model.tensors[i] for i in op.inputs[:2])
+        if (a_t.data is None) == (b_t.data is None):
+            self.fail(op, "needs one activation and one constant input (the native runtime keeps one input buffer per layer)")
+        const_slot = 0 if a_t.data is not None else 1
+        x = self.activation(op, 1 - const_slot, "input")
+        k = self.tensor(op, const_slot, "constant")
+        if k.dtype != "int8" or k.scales.size != 1:
+            self.fail(op, f"constant '{k.name}' is {k.dtype} with {k.scales.size} scales, expected per-tensor int8")
+        y = self.activation(op, 0, "output", "output")
+        rows, cols = self.rows_cols(op, y, "output")
+        a, b = (k, x) if const_slot == 0 else (x, k)
+        a_rows, a_cols = self.rows_cols(op, a, "input 1")
+        b_rows, b_cols = self.rows_cols(op, b, "input 2")
+        if a_cols != cols or b_cols != cols or a_rows not in (1, rows) or b_rows not in (1, rows):
+            self.fail(op, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast to the output {list(y.shape)} "
+                          "along rows only")
+        for t in (a, b):
+            if not INT8_MIN <= t.zero_point <= INT8_MAX:
+                self.fail(op, f"tensor '{t.name}' has zero point {t.zero_point}, expected -128..127")
+        left_shift = 7  # TFLM squared_difference.cc for int8
+        twice_max = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
+        a_mult, a_shift = quantize_multiplier(float(a.scale) / twice_max)
+        b_mult, b_shift = quantize_multiplier(float(b.scale) / twice_max)
+        out_mult, out_shift = quantize_multiplier(
+            twice_max * twice_max / float(np.float32((1 << (2 * left_shift)) * np.float32(y.scale))))
+        name = self.step_name([(op, y)])
+        step = Step("squared_difference", name,
+                    f"SQUARED_DIFFERENCE '{y.name}' {list(a.shape)} vs {list(b.shape)} -> {list(y.shape)}",
+                    x.index, y.index, macs=rows * cols)
+        step.arrays = [("int8_t", f"{name}_constant", k.data.astype(np.int8).reshape(-1),
+                        f"'{k.name}' {list(k.shape)}, scale {float(k.scale):.9g}, zero point {k.zero_point}")]
+        step.params = {
+            "rows": rows, "cols": cols, "a_rows": a_rows, "b_rows": b_rows,
+            "a_offset": -a.zero_point, "a_multiplier": a_mult, "a_shift": a_shift,
+            "b_offset": -b.zero_point, "b_multiplier": b_mult, "b_shift": b_shift,
+            "left_shift": left_shift, "out_multiplier": out_mult, "out_shift": out_shift,
+            "out_zero_point": y.zero_point, "act_min": INT8_MIN, "act_max": INT8_MAX,
+            "constant": f"{name}_constant", "constant_first": int(const_slot == 0),
+        }
+        self.steps.append(step)
+
+    def lower_sum(self, op):
+        """SUM over the innermost axis (the RBF distances)."""
+        x = self.activation(op, 0, "input")
+        y = self.activation(op, 0, "output", "output")
+        axis = self.tensor(op, 1, "axis")
+        if axis.data is None or axis.dtype != "int32":
+            self.fail(op, "axis is not a constant int32 tensor")
+        last = len(x.shape) - 1
+        axes = sorted({int(v) % len(x.shape) for v in np.asarray(axis.data).reshape(-1)}) if x.shape else []
+        if axes != [last]:
+            self.fail(op, f"reduces axes {np.asarray(axis.data).reshape(-1).tolist()} of {list(x.shape)}; "
+                          "the native runtime sums over the innermost axis only")
+        rows, cols = x.size // x.shape[-1], x.shape[-1]
+        if y.size != rows:
+            self.fail(op, f"output {list(y.shape)} does not hold the {rows} sums")
+        mult, shift = quantize_multiplier(float(x.scale) / float(y.scale))
+        name = self.step_name([(op, y)])
+        step = Step("sum", name, f"SUM '{y.name}' {list(x.shape)} -> {list(y.shape)} over the last axis",
+                    x.index, y.index, macs=x.size)
+        step.params = {"rows": rows, "cols": cols, "in_zero_point": x.zero_point, "multiplier": mult,
+                       "shift": shift, "out_zero_point": y.zero_point}
+        self.steps.append(step)
+
 
 def lower(model: ModelInfo) -> NativePlan:
     return Lowering(model).lower()

@@ -51,7 +51,9 @@ def c_words(values: np.ndarray, macro: str, per_line: int) -> str:
 
 
 PARAMS_TYPES = {"conv": "nn_conv_params", "conv_s16": "nn_conv2d_s16_params", "fc": "nn_fc_params",
-                "fc_pairs": "nn_fc_pairs_params", "pool": "nn_pool_params", "softmax": "nn_softmax_params"}
+                "fc_pairs": "nn_fc_pairs_params", "pool": "nn_pool_params", "max_pool": "nn_pool_params",
+                "depthwise": "nn_depthwise_params", "squared_difference": "nn_squared_difference_params",
+                "sum": "nn_sum_params", "softmax": "nn_softmax_params"}
 LAYOUT_MACROS = {"pairs": ("NN_PAIR", 6), "quads": ("NN_CHANNEL_PAIR", 4)}
 
 

@@ -82,11 +82,10 @@ def refused(tmp_path, model: bytes) -> str:
 
 def test_refuses_unsupported_operator(tmp_path):
     model = build_model(
-        [TensorSpec("a", (1, 4, 4, 2), "int8", 0.1, 0), TensorSpec("b", (1, 2, 2, 2), "int8", 0.1, 0)],
-        [OperatorSpec("MAX_POOL_2D", [0], [1], {"padding": 1, "strideW": 2, "strideH": 2,
-                                                 "filterWidth": 2, "filterHeight": 2})], [0], [1])
+        [TensorSpec("a", (1, 4, 4, 2), "int8", 0.1, 0), TensorSpec("b", (1, 4, 4, 2), "int8", 1 / 256, -128)],
+        [OperatorSpec("LOGISTIC", [0], [1])], [0], [1])
     message = refused(tmp_path, model)
-    assert "operator 0 (MAX_POOL_2D) is not supported by the native runtime" in message
+    assert "operator 0 (LOGISTIC) is not supported by the native runtime" in message
     assert "CONV_2D" in message  # lists what is supported
 
 

@@ -10,7 +10,7 @@ from lenet_mcu.codegen import native
 from lenet_mcu.interpreters import TflmInterpreter, run_tflm
 from lenet_mcu.tflite_model import load_model
 
-from native_util import (conv_model, conv_reshape_fc_model, fc_model, have_gcc, lenet_convs_model, native_outputs,
+from native_util import (depthwise_model, rbf_model, conv_model, conv_reshape_fc_model, fc_model, have_gcc, lenet_convs_model, native_outputs,
                          pool_model, random_inputs, unary_model)
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
@@ -155,3 +155,72 @@ def test_lenet_convs_with_an_int16_handoff_match_tflm(tmp_path, table):
     assert steps[0].params["quad"] == 1 and steps[0].params["out_pairs"] == 1 and steps[1].params["in_pairs"] == 1
     want = check(model, tmp_path, rng)
     assert len(np.unique(want)) > 40
+
+
+@pytest.mark.parametrize("in_shape,filt,stride,padding,activation", [
+    ((28, 28, 6), (2, 2), (2, 2), "VALID", "NONE"),   # LeNet S2 (max pooling variant)
+    ((10, 10, 16), (2, 2), (2, 2), "VALID", "NONE"),  # LeNet S4
+    ((9, 7, 3), (3, 3), (2, 2), "SAME", "NONE"),      # border windows with fewer taps
+    ((9, 9, 2), (3, 2), (1, 2), "VALID", "RELU"),     # overlapping windows, clamped
+])
+def test_max_pool_matches_tflm(tmp_path, in_shape, filt, stride, padding, activation):
+    rng = np.random.default_rng(12)
+    model = pool_model(in_shape, filt, stride, padding, activation=activation, op="MAX_POOL_2D")
+    assert [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps] == ["max_pool"]
+    check(model, tmp_path, rng)
+
+
+@pytest.mark.parametrize("in_shape,kernel,stride,tanh,equal_taps,per_channel", [
+    ((28, 28, 6), (2, 2), (2, 2), True, True, True),     # LeNet S2, LeCun subsampling
+    ((10, 10, 16), (2, 2), (2, 2), True, True, True),    # LeNet S4
+    ((9, 11, 5), (3, 2), (2, 3), False, False, True),    # any taps, unequal strides, no tanh
+    ((6, 6, 4), (2, 2), (1, 1), True, False, False),     # per-tensor filter, overlapping windows
+])
+def test_depthwise_conv_matches_tflm(tmp_path, in_shape, kernel, stride, tanh, equal_taps, per_channel):
+    """DEPTHWISE_CONV_2D (+ TANH fused as a table): LeCun's trainable subsampling."""
+    rng = np.random.default_rng(in_shape[0] * 10 + kernel[0])
+    model = depthwise_model(rng, in_shape, kernel, stride, tanh, equal_taps, per_channel)
+    assert [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps] == ["depthwise"]
+    want = check(model, tmp_path, rng)
+    assert len(np.unique(want)) > 20
+
+
+@pytest.mark.parametrize("with_sum,constant_first,scales", [
+    (True, False, {}),                                          # the RBF layer as converted
+    (False, False, {}),                                         # SQUARED_DIFFERENCE alone
+    (False, True, {"code_scale": 0.02, "x_scale": 0.003, "x_zp": 11, "sq_scale": 0.04}),  # constant first, larger scale
+    (True, False, {"sq_scale": 0.02, "sq_zp": -100, "out_scale": 0.9, "out_zp": -120}),
+])
+def test_rbf_distances_match_tflm(tmp_path, with_sum, constant_first, scales):
+    """SQUARED_DIFFERENCE against the constant codes (rows broadcast) and SUM over the last axis."""
+    rng = np.random.default_rng(21 + 2 * with_sum + constant_first)
+    model = rbf_model(rng, with_sum=with_sum, constant_first=constant_first, **scales)
+    kinds = [s.kind for s in native.lower(load_model_bytes(model, tmp_path)).steps]
+    assert kinds == (["squared_difference", "sum"] if with_sum else ["squared_difference"])
+    want = check(model, tmp_path, rng)
+    assert len(np.unique(want)) > 10
+
+
+def test_sum_refuses_other_axes(tmp_path):
+    from lenet_mcu.tflite_model import OperatorSpec, TensorSpec, build_model
+    from lenet_mcu.errors import LenetMcuError
+
+    model = build_model([TensorSpec("x", (1, 10, 84), "int8", 0.01, 0),
+                         TensorSpec("axis", (1,), "int32", None, None, data=np.array([1], np.int32)),
+                         TensorSpec("y", (1, 84), "int8", 0.1, 0)],
+                        [OperatorSpec("SUM", [0, 1], [2], {"keepDims": False})], [0], [2])
+    with pytest.raises(LenetMcuError, match="innermost axis only"):
+        native.lower(load_model_bytes(model, tmp_path))
+
+
+@pytest.mark.parametrize("in_shape,out_c", [((32, 32, 1), 6), ((14, 14, 6), 16), ((9, 12, 3), 4)])
+def test_conv_tanh_max_pool_fusion_matches_tflm(tmp_path, in_shape, out_c):
+    """conv + TANH + MAX_POOL_2D 2x2 (the max variant's C1/S2, C3/S4): the int16 kernel keeps the
+    window's largest output instead of the sum, one kernel, no conv output buffer."""
+    rng = np.random.default_rng(in_shape[0] + out_c)
+    model = conv_model(rng, in_shape, out_c, (5, 5), (1, 1), tanh=True, pool=((2, 2), (2, 2)),
+                       pool_op="MAX_POOL_2D")
+    steps = native.lower(load_model_bytes(model, tmp_path)).steps
+    assert [s.kind for s in steps] == ["conv_s16"] and steps[0].params["pool_max"] == 1
+    want = check(model, tmp_path, rng)
+    assert len(np.unique(want)) > 20

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,28 +75,38 @@ def test_native_is_bit_exact_on_1000_test_images(native_on_board, mnist_dir):
 
 
 def test_native_is_bit_exact_on_2000_random_int8_inputs(native_on_board):
-    from lenet_mcu.codegen.reference import TflmRunner
+    """RAW frames, two in flight, on a fresh emulator of its own; every output byte against a
+    fresh run of the tflite-micro interpreter."""
+    serial = pytest.importorskip("serial")
     from lenet_mcu.host import protocol as proto
-    from lenet_mcu.host.device import Device
-    from lenet_mcu.host.link import Link
-    from lenet_mcu.host.references import model_sha256
+    from lenet_mcu.host.qemu import QemuBoard, read_available, request_hello
+    from lenet_mcu.interpreters import TflmInterpreter, run_tflm
 
     art, board, state = native_on_board
-    reference = TflmRunner(art / "lenet5_int8.tflite")
-    input_shape = reference.input_shape[1:]
+    model = art / "lenet5_int8.tflite"
     rng = np.random.default_rng(20261202)
-    inputs = rng.integers(-128, 128, size=(RANDOM_INPUTS,) + input_shape, dtype=np.int8)
-    output_count = np.load(art / "references.npz")["tflm_int8"].shape[1]
-    outputs = np.zeros((RANDOM_INPUTS, output_count), np.int8)
-
-    def got(index: int, result: proto.Result) -> None:
-        outputs[index] = result.outputs
-
-    with Link(state["url"], 115200) as link:
-        device = Device(link, model_sha256(art), output_count, int(np.prod(input_shape)), log=lambda m: None)
-        assert device.handshake().board == board.name
-        device.run(list(range(RANDOM_INPUTS)), lambda i: proto.infer_body(inputs[i], None), 4, got)
-    np.testing.assert_array_equal(outputs, reference.run(inputs).reshape(RANDOM_INPUTS, -1))
+    inputs = rng.integers(-128, 128, size=(RANDOM_INPUTS,) + TflmInterpreter(model).input_shape[1:], dtype=np.int8)
+    outputs: dict[int, np.ndarray] = {}
+    with QemuBoard(state["elf"], machine=board.qemu_machine, extra_args=board.qemu_options,
+                   log_path=art / "qemu-random.log") as emulator:
+        ser = serial.serial_for_url(emulator.url, timeout=0.05, write_timeout=30)
+        try:
+            assert request_hello(ser).board == board.name
+            reader = proto.FrameReader()
+            sent, last = 0, time.monotonic()
+            while len(outputs) < RANDOM_INPUTS:
+                assert time.monotonic() - last < 60, f"no RESULT for 60 s after {len(outputs)} of {RANDOM_INPUTS}"
+                while sent < RANDOM_INPUTS and sent - len(outputs) < 2:
+                    ser.write(proto.encode_frame(proto.MsgType.INFER, sent, proto.infer_body(inputs[sent], None)))
+                    sent += 1
+                for f in reader.feed(read_available(ser)):
+                    if isinstance(f, proto.Frame) and f.type == proto.MsgType.RESULT:
+                        outputs[f.seq] = proto.parse_result(f).outputs
+                        last = time.monotonic()
+        finally:
+            ser.close()
+    device = np.stack([outputs[i] for i in range(RANDOM_INPUTS)])
+    np.testing.assert_array_equal(device, run_tflm(model, inputs).reshape(RANDOM_INPUTS, -1))
 
 
 # ---------------------------------------------------------------- TFLM runtime

@@ -27,7 +27,7 @@ def test_graph_has_only_plain_int8_ops(fast_artifacts):
     assert set(info.ops) <= tflite_check.ALLOWED_OPS
     assert info.ops.count("RESHAPE") <= 1
     assert not {"SHAPE", "STRIDED_SLICE", "PACK", "QUANTIZE", "DEQUANTIZE"} & set(info.ops)
-    assert info.ops.count("CONV_2D") == 3 and info.ops.count("AVERAGE_POOL_2D") == 2
+    assert info.ops.count("CONV_2D") == 3 and info.ops.count("MAX_POOL_2D") == 2  # the default: max pooling
     assert info.ops.count("FULLY_CONNECTED") == 2 and info.ops[-1] == "SOFTMAX"
 
 

@@ -63,8 +63,9 @@ def random_inputs(rng, count: int, shape) -> np.ndarray:
 
 
 def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1), activation="NONE",
-               per_channel=True, tanh=False, pool=None, pool_padding="VALID", fc_after=False) -> bytes:
-    """CONV_2D [+ TANH] [+ AVERAGE_POOL_2D] with random int8 weights and quantization."""
+               per_channel=True, tanh=False, pool=None, pool_padding="VALID", fc_after=False,
+               pool_op: str = "AVERAGE_POOL_2D") -> bytes:
+    """CONV_2D [+ TANH] [+ AVERAGE_POOL_2D or pool_op] with random int8 weights and quantization."""
     h, w, c = in_shape
     kh, kw = kernel
     sh, sw = stride
@@ -99,7 +100,7 @@ def conv_model(rng, in_shape=(12, 12, 3), out_c=5, kernel=(3, 3), stride=(1, 1),
         else:
             qh, qw = -(-oh // psh), -(-ow // psw)
         tensors.append(TensorSpec("pool", (1, qh, qw, out_c), "int8", t.scale, t.zero_point))
-        ops.append(OperatorSpec("AVERAGE_POOL_2D", [last], [len(tensors) - 1], {
+        ops.append(OperatorSpec(pool_op, [last], [len(tensors) - 1], {
             "padding": PAD[pool_padding], "strideW": psw, "strideH": psh, "filterWidth": pw, "filterHeight": ph,
             "fusedActivationFunction": 0}))
         last = len(tensors) - 1
@@ -139,7 +140,8 @@ def unary_model(op: str, shape, in_scale: float, in_zp: int, out_scale: float, o
     return build_model(tensors, [OperatorSpec(op, [0], [1], options or {})], [0], [1])
 
 
-def pool_model(in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NONE") -> bytes:
+def pool_model(in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NONE",
+               op: str = "AVERAGE_POOL_2D") -> bytes:
     h, w, c = in_shape
     if padding == "VALID":
         oh, ow = (h - filt[0]) // stride[0] + 1, (w - filt[1]) // stride[1] + 1
@@ -147,10 +149,56 @@ def pool_model(in_shape, filt, stride, padding, scale=0.02, zp=5, activation="NO
         oh, ow = -(-h // stride[0]), -(-w // stride[1])
     tensors = [TensorSpec("input", (1, h, w, c), "int8", scale, zp),
                TensorSpec("output", (1, oh, ow, c), "int8", scale, zp)]
-    ops = [OperatorSpec("AVERAGE_POOL_2D", [0], [1], {
+    ops = [OperatorSpec(op, [0], [1], {
         "padding": PAD[padding], "strideW": stride[1], "strideH": stride[0], "filterWidth": filt[1],
         "filterHeight": filt[0], "fusedActivationFunction": ACT[activation]})]
     return build_model(tensors, ops, [0], [1])
+
+
+def depthwise_model(rng, in_shape=(28, 28, 6), kernel=(2, 2), stride=(2, 2), tanh=True, equal_taps=True,
+                    per_channel=True) -> bytes:
+    """DEPTHWISE_CONV_2D, one filter per channel (+ TANH): LeCun subsampling when the taps are equal."""
+    h, w, c = in_shape
+    kh, kw = kernel
+    oh, ow = (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1
+    in_scale, in_zp = 1 / 128, 0  # a tanh output, as in LeNet
+    if equal_taps:  # the converter stores coefficient * window sum as four equal taps of +-127
+        filt = np.broadcast_to(rng.choice([-127, 127], size=(1, 1, 1, c)), (1, kh, kw, c)).astype(np.int8)
+    else:
+        filt = rng.integers(-127, 128, size=(1, kh, kw, c), dtype=np.int8)
+    w_scales = list(rng.uniform(0.001, 0.004, c)) if per_channel else [0.0025]
+    out_scale, out_zp = 0.004, int(rng.integers(-20, 20))
+    tensors = [TensorSpec("input", (1, h, w, c), "int8", in_scale, in_zp),
+               TensorSpec("s2/filter", (1, kh, kw, c), "int8", w_scales, 0, 3, filt),
+               TensorSpec("s2/bias", (c,), "int32", [in_scale * s for s in w_scales],
+                          0, 0, rng.integers(-3000, 3000, size=(c,))),
+               TensorSpec("s2/out", (1, oh, ow, c), "int8", out_scale, out_zp)]
+    ops = [OperatorSpec("DEPTHWISE_CONV_2D", [0, 1, 2], [3], {
+        "padding": PAD["VALID"], "strideW": stride[1], "strideH": stride[0], "depthMultiplier": 1,
+        "dilationWFactor": 1, "dilationHFactor": 1})]
+    if tanh:
+        tensors.append(TensorSpec("s2/tanh", (1, oh, ow, c), "int8", 1 / 128, 0))
+        ops.append(OperatorSpec("TANH", [3], [4]))
+    return build_model(tensors, ops, [0], [len(tensors) - 1])
+
+
+def rbf_model(rng, rows=10, cols=84, with_sum=True, constant_first=False, x_scale=1 / 128, x_zp=0,
+              code_scale=2 / 255, code_zp=-1, sq_scale=0.0058, sq_zp=-128, out_scale=0.34, out_zp=-128) -> bytes:
+    """The RBF output layer as the converter writes it: F6 [1,1,1,cols] -> RESHAPE [1,1,cols] ->
+    SQUARED_DIFFERENCE against constant codes [1,rows,cols] -> SUM over the last axis -> [1,rows]."""
+    codes = rng.choice([-128, 126], size=(1, rows, cols)).astype(np.int8)
+    tensors = [TensorSpec("f6", (1, 1, 1, cols), "int8", x_scale, x_zp),
+               TensorSpec("output/shape", (3,), "int32", None, None, data=np.array([1, 1, cols], np.int32)),
+               TensorSpec("output/expand", (1, 1, cols), "int8", x_scale, x_zp),
+               TensorSpec("output/codes", (1, rows, cols), "int8", code_scale, code_zp, data=codes),
+               TensorSpec("output/square", (1, rows, cols), "int8", sq_scale, sq_zp)]
+    ops = [OperatorSpec("RESHAPE", [0, 1], [2], {"newShape": [1, 1, cols]}),
+           OperatorSpec("SQUARED_DIFFERENCE", [3, 2] if constant_first else [2, 3], [4], {})]
+    if with_sum:
+        tensors += [TensorSpec("output/axis", (1,), "int32", None, None, data=np.array([2], np.int32)),
+                    TensorSpec("output/sum", (1, rows), "int8", out_scale, out_zp)]
+        ops.append(OperatorSpec("SUM", [4, 5], [6], {"keepDims": False}))
+    return build_model(tensors, ops, [0], [len(tensors) - 1])
 
 
 def conv_reshape_fc_model(rng, reshape_last: bool = False) -> bytes:

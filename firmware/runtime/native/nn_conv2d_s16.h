@@ -11,7 +11,8 @@
  *    weight word feeds two;
  *  - no im2col: a filter row is a contiguous run of the NHWC input row;
  *  - conv + requantization + table (TANH) + pooling fused: the conv outputs of
- *    a pooling window are summed in registers and only the pooled value is stored.
+ *    a pooling window are summed (average pooling) or compared (max pooling) in
+ *    registers and only the pooled value is stored.
  * Filter rows with an odd number of taps are padded with a zero weight, so the
  * last word of a row reads one value past the taps (the planner pads buffers).
  */
@@ -36,6 +37,7 @@ typedef struct {
     int32_t act_min, act_max;       /* fused activation range of the conv */
     const int8_t *lut;              /* NULL or 256 entries indexed by value + 128 */
     int32_t pool_act_min, pool_act_max;
+    int pool_max;                   /* 1: the fused pooling is MAX_POOL_2D, 0: AVERAGE_POOL_2D */
     int out_s16;                    /* 1: write int16 (the next layer's input format), 0: int8 */
     int out_pairs;                  /* int16 output in channel-pair planes (below), else NHWC */
     int in_s16;                     /* 1: the input arrives as int16 (else the layer widens it first) */
@@ -242,7 +244,7 @@ NN_INLINE void nn_conv2d_s16_row(const nn_conv2d_s16_params *p, const int16_t *c
             int32_t sums[NN_S16_MAX_BLOCK];
 #pragma GCC unroll 6
             for (int k = 0; k < p->block; ++k) {
-                sums[k] = 0;
+                sums[k] = p->pool_max ? INT32_MIN : 0;
             }
             for (int dy = 0; dy < p->pool_h; ++dy) {
                 int32_t a0[NN_S16_MAX_BLOCK], a1[NN_S16_MAX_BLOCK];
@@ -266,17 +268,22 @@ NN_INLINE void nn_conv2d_s16_row(const nn_conv2d_s16_params *p, const int16_t *c
                 }
 #pragma GCC unroll 6
                 for (int k = 0; k < p->block; ++k) {
-                    sums[k] += nn_conv2d_s16_output(p, a0[k], ob + k);
-                    if (two) {
-                        sums[k] += nn_conv2d_s16_output(p, a1[k], ob + k);
+                    const int32_t v0 = nn_conv2d_s16_output(p, a0[k], ob + k);
+                    const int32_t v1 = two ? nn_conv2d_s16_output(p, a1[k], ob + k) : v0;
+                    if (p->pool_max) {
+                        const int32_t v = v0 > v1 ? v0 : v1;
+                        sums[k] = v > sums[k] ? v : sums[k];
+                    } else {
+                        sums[k] += two ? v0 + v1 : v0;
                     }
                 }
             }
 #pragma GCC unroll 6
             for (int k = 0; k < p->block; ++k) {
                 int32_t r = sums[k];
-                if (count > 1) { /* fused AVERAGE_POOL_2D */
-                    r = nn_clamp_s8(nn_pool_average(r, count), p->pool_act_min, p->pool_act_max);
+                if (count > 1) { /* fused AVERAGE_POOL_2D or MAX_POOL_2D */
+                    r = nn_clamp_s8(p->pool_max ? r : nn_pool_average(r, count), p->pool_act_min,
+                                    p->pool_act_max);
                 }
                 nn_conv2d_s16_store(p, out_row, px, ob + k, r);
             }
@@ -346,9 +353,16 @@ NN_INLINE void nn_conv2d_s16_row_quad(const nn_conv2d_s16_params *p, const int16
 #pragma GCC unroll 6
             for (int k = 0; k < p->block; ++k) {
                 const int c = ob + k;
-                const int32_t r = nn_conv2d_s16_output(p, a[k][0], c) + nn_conv2d_s16_output(p, a[k][1], c) +
-                                  nn_conv2d_s16_output(p, a[k][2], c) + nn_conv2d_s16_output(p, a[k][3], c);
-                pooled[k] = nn_clamp_s8(nn_pool_average(r, 4), p->pool_act_min, p->pool_act_max);
+                const int32_t v0 = nn_conv2d_s16_output(p, a[k][0], c), v1 = nn_conv2d_s16_output(p, a[k][1], c);
+                const int32_t v2 = nn_conv2d_s16_output(p, a[k][2], c), v3 = nn_conv2d_s16_output(p, a[k][3], c);
+                int32_t r;
+                if (p->pool_max) {
+                    const int32_t m01 = v0 > v1 ? v0 : v1, m23 = v2 > v3 ? v2 : v3;
+                    r = m01 > m23 ? m01 : m23;
+                } else {
+                    r = nn_pool_average(v0 + v1 + v2 + v3, 4);
+                }
+                pooled[k] = nn_clamp_s8(r, p->pool_act_min, p->pool_act_max);
             }
             if (p->out_s16 && p->out_pairs && p->block == 2) {
                 /* the block is one channel pair: one word of its plane */
