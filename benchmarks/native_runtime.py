@@ -33,7 +33,7 @@ from bench_options import artifacts_option, data_option, images_option
 from lenet_mcu import artifacts as art
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))  # native_util: the gcc build of the generated C
 
 GOALS = {
     "flash_bytes": 80 * 1024,
