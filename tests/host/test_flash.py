@@ -419,6 +419,9 @@ def test_verify_on_emulators_leaves_none_behind_when_signalled(tmp_path, idle_el
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test run started in the background inherits SIGINT ignored (so would the child):
+        # give the child Python's default Ctrl-C handling, as on a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while len(_qemus_running(elf)) < 2 and time.monotonic() < deadline:
